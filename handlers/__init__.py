@@ -1,0 +1,1 @@
+"""Pipeline stages: each a thin FastStream consumer over a pure, separately tested core."""

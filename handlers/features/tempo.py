@@ -1,0 +1,171 @@
+"""Tempo and onset rate from the log-mel spectral-flux onset envelope.
+
+Tempo comes from a comb tempogram: for each candidate beat period the onset envelope is folded
+over ~10 s windows, and the period's salience is how strongly onsets pile up at one phase
+(peak minus median of the folded profile, in units of the window's spread, averaged over
+windows). Folding at a slightly wrong period drifts the phase and smears the pile, so the peak is
+sharp and is refined below one frame. Salience never drops when the period is doubled (every
+pulse of a level recurs at the slower levels), so the metrical level is chosen explicitly: a
+broad prior around 120 BPM picks the starting candidate, and among its related levels (×2, ×3
+and their inverses) within MIN_BPM..MAX_BPM the fastest one whose salience is within
+_LEVEL_RATIO of the strongest is the beat. Slower bar-level periodicities are left out of that
+comparison (a distinctive one-bar pattern would outweigh every beat level), and a level whose
+off-beats are clearly weaker than its beats stays undoubled. The confidence compares the beat's
+salience with the best that the same envelope reaches once its periodicity is shuffled away.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import scipy.ndimage
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+MIN_BPM = 50.0  # the beat is reported within [MIN_BPM, MAX_BPM]
+MAX_BPM = 200.0
+_SEARCH_MIN_BPM = 40.0
+_SEARCH_MAX_BPM = 250.0
+_PRIOR_BPM = 120.0
+_PRIOR_OCTAVES = 1.0
+_GRID_STEP = 0.005  # relative spacing of the coarse BPM grid
+_LEVEL_SPAN = 0.02  # ± relative span in which a related level's peak is looked for
+_REFINE_SPAN = 0.01  # ± relative span of the fine search around the chosen coarse peak
+_REFINE_STEP = 0.0005
+_WINDOW_S = 10.0
+_MIN_S = 2.0  # shorter envelopes cannot show two beats at MIN_BPM
+_SHUFFLE_PIECE_S = 0.1
+_CHANCE_GRID_STRIDE = 4  # the chance level is taken over every 4th coarse candidate
+_LEVEL_RATIO = 0.8  # a faster level must keep this share of the strongest related salience
+_LEVEL_FACTORS = (1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0)
+_PEAK_HALF_WIDTH_S = 0.05  # onset peaks must be the maximum within ±50 ms
+_PEAK_MEAN_HALF_WIDTH_S = 0.25
+_PEAK_DELTA = 0.07  # … and exceed the local mean by 7 % of the envelope's maximum
+
+
+def onset_envelope(mel_db: F32) -> F32:
+    """Mean positive frame-to-frame rise of the log-mel spectrum (frame 0 is 0)."""
+    flux = np.zeros(mel_db.shape[0], dtype=np.float32)
+    if mel_db.shape[0] > 1:
+        rise = np.maximum(np.diff(mel_db, axis=0), 0.0)
+        flux[1:] = rise.mean(axis=1)
+    return flux
+
+
+def onset_rate(envelope: F32, frame_rate: float, duration_s: float) -> float:
+    """Onsets per second: local maxima of the envelope standing clearly above their surroundings."""
+    peak = float(envelope.max(initial=0.0))
+    if peak <= 0 or duration_s <= 0:
+        return 0.0
+    normalised = envelope / peak
+    half = max(1, round(_PEAK_HALF_WIDTH_S * frame_rate))
+    local_max = scipy.ndimage.maximum_filter1d(normalised, 2 * half + 1, mode="constant")
+    mean_size = 2 * max(1, round(_PEAK_MEAN_HALF_WIDTH_S * frame_rate)) + 1
+    local_mean = scipy.ndimage.uniform_filter1d(normalised, mean_size, mode="constant")
+    peaks = (normalised == local_max) & (normalised >= local_mean + _PEAK_DELTA)
+    return float(np.count_nonzero(peaks)) / duration_s
+
+
+def estimate_tempo(envelope: F32, frame_rate: float) -> tuple[float, float]:
+    """(BPM, confidence in [0, 1]); (0, 0) when the envelope has no periodicity to measure."""
+    comb = _Comb(envelope, frame_rate)
+    if not comb.usable:
+        return 0.0, 0.0
+    grid = _geometric_grid(_SEARCH_MIN_BPM, _SEARCH_MAX_BPM, _GRID_STEP)
+    salience = comb.salience_many(grid)
+    prior = np.exp(-0.5 * (np.log2(grid / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
+    start = float(grid[np.argmax(salience * prior)])
+
+    levels = sorted((_peak_near(grid, salience, bpm) for bpm in _related(start)), reverse=True)
+    strongest = max(s for _, s in levels)
+    level = next(bpm for bpm, s in levels if s >= _LEVEL_RATIO * strongest)
+    beat_bpm, beat_salience = comb.refine(level)
+    chance = comb.chance(grid[::_CHANCE_GRID_STRIDE])
+    # The share of the beat's salience (as energy) that chance does not explain.
+    confidence = 0.0 if beat_salience <= 0 else 1.0 - (chance / beat_salience) ** 2
+    return beat_bpm, float(np.clip(confidence, 0.0, 1.0))
+
+
+def _peak_near(grid: F64, salience: F64, bpm: float) -> tuple[float, float]:
+    """The coarse-grid salience peak within ±_LEVEL_SPAN of `bpm`."""
+    near = np.flatnonzero(np.abs(np.log(grid / bpm)) <= np.log1p(_LEVEL_SPAN))
+    best = near[np.argmax(salience[near])]
+    return float(grid[best]), float(salience[best])
+
+
+def _related(bpm: float) -> list[float]:
+    """The metrical levels related to `bpm` that may be reported (never empty)."""
+    return [bpm * f for f in _LEVEL_FACTORS if MIN_BPM <= bpm * f <= MAX_BPM]
+
+
+def _geometric_grid(low: float, high: float, step: float) -> F64:
+    count = int(np.log(high / low) / np.log1p(step)) + 1
+    return np.asarray(low * (1.0 + step) ** np.arange(count), dtype=np.float64)
+
+
+class _Comb:
+    """Windowed phase-folding of one onset envelope, evaluated at arbitrary periods."""
+
+    def __init__(self, envelope: F32, frame_rate: float) -> None:
+        self.frame_rate = frame_rate
+        window = max(1, round(_WINDOW_S * frame_rate))
+        n_windows = max(1, round(envelope.size / window))
+        # Windows of equal length (the last absorbs the remainder), each scaled to unit spread so
+        # quiet passages count as much as loud ones.
+        self.window_of = np.minimum(np.arange(envelope.size) // window, n_windows - 1)
+        self.n_windows = n_windows
+        values = envelope.astype(np.float64)
+        sums = np.bincount(self.window_of, weights=values, minlength=n_windows)
+        counts = np.bincount(self.window_of, minlength=n_windows)
+        means = sums / np.maximum(counts, 1)
+        centred = values - means[self.window_of]
+        spread = np.sqrt(np.bincount(self.window_of, weights=centred**2) / np.maximum(counts, 1))
+        self.usable = bool(np.any(spread > 1e-6)) and envelope.size >= _MIN_S * frame_rate
+        self.values = centred / np.maximum(spread, 1e-6)[self.window_of]
+        self.index = np.arange(envelope.size, dtype=np.float64)
+
+    def salience(self, bpm: float, values: F64 | None = None) -> float:
+        """Mean over windows of (peak − median) of the envelope folded at the beat period."""
+        values = self.values if values is None else values
+        period = 60.0 * self.frame_rate / bpm
+        n_bins = int(np.ceil(period))
+        phase = np.floor(np.mod(self.index, period)).astype(np.intp)
+        slot = self.window_of * n_bins + phase
+        size = self.n_windows * n_bins
+        sums = np.bincount(slot, weights=values, minlength=size).reshape(-1, n_bins)
+        counts = np.bincount(slot, minlength=size).reshape(-1, n_bins)
+        profile = sums / np.maximum(counts, 1)
+        # Circular 1-2-1 smoothing tolerates onsets that straddle two phase bins.
+        smooth = 0.5 * profile + 0.25 * (np.roll(profile, 1, axis=1) + np.roll(profile, -1, axis=1))
+        return float(np.mean(smooth.max(axis=1) - np.median(smooth, axis=1)))
+
+    def chance(self, bpms: F64) -> float:
+        """The best salience over `bpms` of the envelope cut into pieces and shuffled.
+
+        Shuffling keeps the envelope's levels and short-range texture but destroys periodicity,
+        so this is what picking the best of many candidate tempi reaches by chance alone. The
+        pieces (~0.1 s on average) have random lengths, so no lattice of their own survives.
+        """
+        rng = np.random.default_rng(0)
+        n_pieces = max(1, round(self.values.size / (_SHUFFLE_PIECE_S * self.frame_rate)))
+        cuts = np.sort(rng.choice(np.arange(1, self.values.size), n_pieces - 1, replace=False))
+        pieces = np.split(self.values, cuts)
+        shuffled = np.concatenate([pieces[i] for i in rng.permutation(len(pieces))])
+        return max(self.salience(float(bpm), shuffled) for bpm in bpms)
+
+    def salience_many(self, bpms: F64) -> F64:
+        return np.array([self.salience(float(b)) for b in bpms])
+
+    def refine(self, bpm: float) -> tuple[float, float]:
+        """The salience peak within ±_REFINE_SPAN of `bpm`, located to a fraction of a grid step."""
+        grid = _geometric_grid(bpm * (1 - _REFINE_SPAN), bpm * (1 + _REFINE_SPAN), _REFINE_STEP)
+        values = self.salience_many(grid)
+        best = int(np.argmax(values))
+        if 0 < best < grid.size - 1:
+            left, centre, right = values[best - 1 : best + 2]
+            curvature = left - 2 * centre + right
+            if curvature < 0:
+                offset = 0.5 * (left - right) / curvature
+                return float(grid[best] * (1 + _REFINE_STEP) ** offset), float(centre)
+        return float(grid[best]), float(values[best])

@@ -1,0 +1,75 @@
+"""The process pool for CPU work (decoding, DSP, models), sized to the cores, never the event loop.
+
+Each worker process caps its address space (RLIMIT_AS) so one absurd file cannot take the box down,
+and a call that exceeds its time limit kills and replaces the pool rather than hanging a consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import resource
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+import structlog
+
+from handlers.errors import PermanentError
+
+T = TypeVar("T")
+log = structlog.get_logger("pool")
+
+_SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _init_worker(memory_mb: int) -> None:
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class WorkerPool:
+    def __init__(self, size: int, memory_mb: int) -> None:
+        self.size = size
+        self.memory_mb = memory_mb
+        for name in _SINGLE_THREAD_ENV:  # one process per core: no nested BLAS threads
+            os.environ.setdefault(name, "1")
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.memory_mb,),
+        )
+
+    def _replace_executor(self, old: ProcessPoolExecutor) -> None:
+        if old is not self._executor:
+            return  # a concurrent call already replaced it
+        self._executor = self._new_executor()
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.kill()
+        old.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        loop = asyncio.get_running_loop()
+        executor = self._executor
+        future = loop.run_in_executor(executor, fn, *args)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            log.warning("pool_call_timed_out", fn=repr(fn), timeout_s=timeout_s)
+            self._replace_executor(executor)
+            raise PermanentError(f"took longer than the {timeout_s:.0f} s limit") from None
+        except MemoryError:
+            raise PermanentError(f"needs more than the {self.memory_mb} MB memory limit") from None
+        except BrokenProcessPool:
+            self._replace_executor(executor)
+            raise  # transient: the message is retried, max_deliver bounds it
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)

@@ -1,0 +1,125 @@
+"""Delivery semantics shared by every stage, so each stage module is only "event in, event out".
+
+For every message: bind log context, publish `started`, keep the message alive with in_progress
+while the stage works, publish the next event with its Nats-Msg-Id, publish `finished`, then ack
+(and wait for the ack). A PermanentError publishes `failed` with the reason and terminates the
+message. Anything else is retried with a delayed nak; the last allowed attempt becomes `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import msgspec
+import structlog
+from nats.aio.msg import Msg
+
+from handlers.errors import PermanentError
+from schemas.events import AudioEvent, Failed, Progress, ProgressState, TrackEvent, decode
+from schemas.settings import Settings
+from streams.names import Stage
+from streams.publish import EventPublisher
+
+log = structlog.get_logger("stage")
+
+
+class StageCore(Protocol):
+    """What a stage module provides: its identity, its input type and one async step."""
+
+    stage: Stage
+    input_type: type[TrackEvent]
+
+    @property
+    def version(self) -> int: ...
+
+    async def handle(self, event: TrackEvent) -> AudioEvent: ...
+
+
+class StageRunner:
+    def __init__(self, core: StageCore, publisher: EventPublisher, settings: Settings) -> None:
+        self.core = core
+        self.publisher = publisher
+        self.settings = settings
+
+    async def _progress(self, event: TrackEvent, state: ProgressState, message: str = "") -> None:
+        await self.publisher.progress(
+            Progress(
+                track_id=event.track.track_id,
+                tenant=event.track.tenant,
+                stage=self.core.stage,
+                state=state,
+                percent=100.0 if state == "finished" else 0.0,
+                message=message,
+            )
+        )
+
+    async def fail(self, event: TrackEvent, reason: str) -> None:
+        failed = Failed(track=event.track, stage=self.core.stage, reason=reason)
+        await self.publisher.publish(failed, stage=f"{self.core.stage}-failed", version=self.core.version)
+        await self._progress(event, "failed", reason)
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        interval = max(0.2, self.settings.effective_ack_wait_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            await msg.in_progress()
+
+    async def __call__(self, msg: Msg) -> None:
+        delivered = msg.metadata.num_delivered
+        try:
+            event = decode(msg.data)
+        except msgspec.DecodeError as exc:
+            log.error("undecodable_message", stage=self.core.stage, subject=msg.subject, error=str(exc))
+            await msg.term()
+            return
+        if not isinstance(event, self.core.input_type):
+            log.error("unexpected_event", stage=self.core.stage, got=type(event).__name__)
+            await msg.term()
+            return
+        bound = log.bind(
+            track_id=event.track.track_id,
+            tenant=event.track.tenant,
+            stage=self.core.stage,
+            delivery=delivered,
+        )
+        started = time.perf_counter()
+        await self._progress(event, "started")
+        keep_alive = asyncio.create_task(self._keep_alive(msg))
+        try:
+            result = await self.core.handle(event)
+        except PermanentError as exc:
+            await self.fail(event, exc.reason)
+            await msg.term()
+            bound.warning("failed", reason=exc.reason, seconds=round(time.perf_counter() - started, 3))
+            return
+        except Exception as exc:  # noqa: BLE001 - every other error is a retry candidate
+            reason = f"{type(exc).__name__}: {exc}"
+            if delivered >= self.settings.max_deliver:
+                await self.fail(event, f"gave up after {delivered} attempts: {reason}")
+                await msg.term()
+                bound.error("gave_up", reason=reason)
+            else:
+                delay = self.settings.redelivery_delay_s(delivered)
+                await msg.nak(delay=delay)
+                bound.warning("retrying", reason=reason, retry_in_s=delay)
+            return
+        finally:
+            keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
+        fresh = await self.publisher.publish(result, stage=self.core.stage, version=self.core.version)
+        await self._progress(event, "finished")
+        await msg.ack_sync()
+        bound.info(
+            "handled",
+            produced=type(result).__name__,
+            duplicate=not fresh,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+
+MessageHandler = Callable[[Msg], Awaitable[None]]

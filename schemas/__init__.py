@@ -1,0 +1,1 @@
+"""msgspec Structs shared by every part of Tonestream: events, payloads, settings."""

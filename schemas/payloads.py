@@ -1,0 +1,82 @@
+"""What the stages learn about a track, carried forward inside every later event.
+
+Each event is self-contained (DESIGN: any stage can be replayed from its input alone), so the
+payloads below travel with the track from the stage that computes them to the index.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+KEY_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+MODES: tuple[str, ...] = ("major", "minor")
+AUDIO_VECTOR_DIM = 128
+SEMANTIC_VECTOR_DIM = 512
+
+
+class TrackRef(msgspec.Struct, kw_only=True, frozen=True):
+    """Identity of an uploaded track and where its original bytes live."""
+
+    track_id: str
+    tenant: str
+    blob_key: str
+    filename: str = ""
+    sha256: str = ""
+    size_bytes: int = 0
+
+
+class DecodedAudio(msgspec.Struct, kw_only=True, frozen=True):
+    """The normalised analysis audio (mono, one rate, stored as a blob) and what the probe saw."""
+
+    analysis_key: str
+    sample_rate: int
+    duration_s: float
+    source_format: str
+    source_sample_rate: int
+    source_channels: int
+    peaks: list[float] = []
+
+
+class Features(msgspec.Struct, kw_only=True, frozen=True):
+    """Measured descriptors of one track. Keys use KEY_NAMES, modes use MODES."""
+
+    duration_s: float
+    tempo_bpm: float
+    tempo_confidence: float
+    key: str
+    mode: str
+    key_confidence: float
+    loudness_lufs: float
+    loudness_range_lu: float
+    true_peak_dbtp: float
+    energy: float
+    spectral_centroid_hz: float
+    spectral_bandwidth_hz: float
+    spectral_rolloff_hz: float
+    spectral_flatness: float
+    zero_crossing_rate: float
+    onset_rate: float
+    mfcc_mean: list[float]
+    mfcc_std: list[float]
+    chroma_mean: list[float]
+    chroma_std: list[float]
+
+
+class Tags(msgspec.Struct, kw_only=True, frozen=True):
+    """Human-facing labels and a one-line description; `source` names the tagger that made them."""
+
+    mood: list[str]
+    genre: list[str]
+    energy: str
+    brightness: str
+    tempo_class: str
+    description: str
+    source: str = "heuristic"
+
+
+class Vectors(msgspec.Struct, kw_only=True, frozen=True):
+    """`audio` is always present; `semantic` only when CLIP weights were available."""
+
+    audio: list[float]
+    semantic: list[float] | None = None
+    semantic_model: str | None = None

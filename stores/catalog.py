@@ -1,0 +1,145 @@
+"""The track catalog: one document per (tenant, track_id) in MongoDB, via PyMongo's async API.
+
+The same code talks to a production replica set and to the embedded SecantusDB server. Writes
+are idempotent so redelivered events are harmless: tracks are upserted under a unique
+(tenant, track_id) index, and the status projection of progress events only moves forward in
+time — a stale or redelivered event never overwrites a newer one.
+
+A track's projection fields:
+- `stages.<stage>` = {state, percent, message, at}: the latest progress event of that stage;
+- `status`: the latest finished stage's name ("indexed" once stage "indexing" finished), or
+  "failed", with `failure_reason` and `failed_stage`; `status_at` orders status changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from schemas.events import Progress
+
+TRACKS = "tracks"
+INDEXING_STAGE = "indexing"
+INDEXED_STATUS = "indexed"
+FAILED_STATUS = "failed"
+
+Document = dict[str, Any]
+
+
+def _not_newer_than(field: str, at: float) -> Document:
+    """Matches documents whose `field` is missing or not later than `at`."""
+    return {field: {"$not": {"$gt": at}}}
+
+
+def stage_update(progress: Progress) -> tuple[Document, Document]:
+    """Filter and update recording `progress` as its stage's latest state, unless it is stale."""
+    key = {"tenant": progress.tenant, "track_id": progress.track_id}
+    stage = {
+        "state": progress.state,
+        "percent": progress.percent,
+        "message": progress.message,
+        "at": progress.at,
+    }
+    return (
+        key | _not_newer_than(f"stages.{progress.stage}.at", progress.at),
+        {"$set": {f"stages.{progress.stage}": stage}},
+    )
+
+
+def status_update(progress: Progress) -> tuple[Document, Document] | None:
+    """Filter and update moving the top-level status, or None if `progress` does not change it."""
+    key = {"tenant": progress.tenant, "track_id": progress.track_id}
+    if progress.state == "finished":
+        status = INDEXED_STATUS if progress.stage == INDEXING_STAGE else progress.stage
+        update: Document = {
+            "$set": {"status": status, "status_at": progress.at},
+            "$unset": {"failure_reason": "", "failed_stage": ""},
+        }
+    elif progress.state == "failed":
+        reason = progress.message or f"{progress.stage} failed"
+        update = {
+            "$set": {
+                "status": FAILED_STATUS,
+                "status_at": progress.at,
+                "failure_reason": reason,
+                "failed_stage": progress.stage,
+            }
+        }
+    else:
+        return None
+    return key | _not_newer_than("status_at", progress.at), update
+
+
+class Catalog:
+    """Tracks of every tenant; `db` is exposed for the other catalog collections (users, keys)."""
+
+    def __init__(self, client: AsyncMongoClient[Document], db_name: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Document] = client[db_name]
+        self.tracks: AsyncCollection[Document] = self.db[TRACKS]
+
+    @classmethod
+    async def open(cls, url: str, db_name: str) -> Catalog:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url)
+        await client.aconnect()
+        return cls(client, db_name)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    async def ensure_indexes(self) -> None:
+        await self.tracks.create_index(
+            [("tenant", ASCENDING), ("track_id", ASCENDING)], unique=True, name="tenant_track"
+        )
+        await self.tracks.create_index(
+            [("tenant", ASCENDING), ("status", ASCENDING)], name="tenant_status"
+        )
+        await self.tracks.create_index(
+            [("tenant", ASCENDING), ("features.tempo_bpm", ASCENDING)], name="tenant_tempo"
+        )
+        await self.tracks.create_index(
+            [("tenant", ASCENDING), ("sha256", ASCENDING)], name="tenant_sha256"
+        )
+
+    async def upsert_track(self, tenant: str, track_id: str, fields: Document) -> None:
+        """Set `fields` on the track, creating it if needed (tenant and track_id are the key)."""
+        key = {"tenant": tenant, "track_id": track_id}
+        await self.tracks.update_one(key, {"$set": fields | key}, upsert=True)
+
+    async def get_track(self, tenant: str, track_id: str) -> Document | None:
+        return await self.tracks.find_one(
+            {"tenant": tenant, "track_id": track_id}, projection={"_id": False}
+        )
+
+    async def count_tracks(self, tenant: str | None = None, **equals: Any) -> int:
+        query = equals if tenant is None else equals | {"tenant": tenant}
+        return await self.tracks.count_documents(query)
+
+    async def delete_track(self, tenant: str, track_id: str) -> bool:
+        result = await self.tracks.delete_one({"tenant": tenant, "track_id": track_id})
+        return result.deleted_count == 1
+
+    async def apply_progress(self, progress: Progress) -> None:
+        """Project one progress event onto its track; stale events (by `at`) change nothing.
+
+        When the filter does not match an existing track, the upsert tries to insert a second
+        (tenant, track_id) document and the unique index rejects it. Then the track exists (it
+        was there, or a concurrent first event created it), so a plain update decides: no match
+        means this event is stale.
+        """
+        query, update = stage_update(progress)
+        try:
+            await self.tracks.update_one(query, update, upsert=True)
+        except DuplicateKeyError:
+            if (await self.tracks.update_one(query, update)).matched_count == 0:
+                return
+        status = status_update(progress)
+        if status is not None:
+            await self.tracks.update_one(*status)

@@ -1,0 +1,199 @@
+"""The vector index: one Qdrant collection of tracks with named `audio` and `semantic` vectors.
+
+Qdrant local mode on disk (`data_dir/qdrant`, owned by one process) is the embedded default; a
+Qdrant server is used when `qdrant_url` is set — same code, only the connection differs. Points
+are keyed by `point_id(tenant, track_id)` so re-indexing a track overwrites it (idempotent sink),
+and every search is filtered by tenant: one user's tracks never appear in another's results.
+Local mode slows down past ~10k points; use a server beyond that.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+from qdrant_client import AsyncQdrantClient, models
+
+from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
+from schemas.settings import Settings
+
+AUDIO = "audio"
+SEMANTIC = "semantic"
+VECTOR_DIMS = {AUDIO: AUDIO_VECTOR_DIM, SEMANTIC: SEMANTIC_VECTOR_DIM}
+POINT_NAMESPACE = uuid.UUID("5c1d0f3e-7a41-5b6e-9f57-3d2a8c4b1e90")
+
+PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
+    "tenant": models.PayloadSchemaType.KEYWORD,
+    "track_id": models.PayloadSchemaType.KEYWORD,
+    "key": models.PayloadSchemaType.KEYWORD,
+    "mode": models.PayloadSchemaType.KEYWORD,
+    "mood": models.PayloadSchemaType.KEYWORD,
+    "genre": models.PayloadSchemaType.KEYWORD,
+    "tempo_bpm": models.PayloadSchemaType.FLOAT,
+    "duration_s": models.PayloadSchemaType.FLOAT,
+}
+# filter name → (payload field, range bound)
+RANGE_FILTERS: dict[str, tuple[str, str]] = {
+    "tempo_min": ("tempo_bpm", "gte"),
+    "tempo_max": ("tempo_bpm", "lte"),
+    "duration_min": ("duration_s", "gte"),
+    "duration_max": ("duration_s", "lte"),
+}
+MATCH_FILTERS = frozenset({"key", "mode", "mood", "genre"})
+
+
+def point_id(tenant: str, track_id: str) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{tenant}:{track_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    track_id: str
+    score: float
+    payload: dict[str, Any]
+
+
+def _match(field: str, value: str | list[str] | tuple[str, ...]) -> models.FieldCondition:
+    if isinstance(value, str):
+        return models.FieldCondition(key=field, match=models.MatchValue(value=value))
+    return models.FieldCondition(key=field, match=models.MatchAny(any=list(value)))
+
+
+def build_filter(
+    tenant: str | None, filters: dict[str, Any] | None = None, exclude_track_id: str | None = None
+) -> models.Filter:
+    """A Qdrant filter from search filters; unknown names raise ValueError, None values are unset.
+
+    Filters: `tempo_min`/`tempo_max` (BPM) and `duration_min`/`duration_max` (seconds), inclusive;
+    `key`, `mode`, `mood`, `genre`: a string, or a list matching any of its values.
+    """
+    must: list[models.Condition] = [] if tenant is None else [_match("tenant", tenant)]
+    ranges: dict[str, dict[str, float]] = {}
+    for name, value in (filters or {}).items():
+        if value is None:
+            continue
+        if name in RANGE_FILTERS:
+            field, bound = RANGE_FILTERS[name]
+            ranges.setdefault(field, {})[bound] = float(value)
+        elif name in MATCH_FILTERS:
+            must.append(_match(name, value))
+        else:
+            raise ValueError(f"unknown search filter {name!r}")
+    must.extend(
+        models.FieldCondition(key=field, range=models.Range(**bounds))
+        for field, bounds in ranges.items()
+    )
+    must_not: list[models.Condition] = (
+        [] if exclude_track_id is None else [_match("track_id", exclude_track_id)]
+    )
+    return models.Filter(must=must, must_not=must_not)
+
+
+class VectorIndex:
+    def __init__(self, client: AsyncQdrantClient, collection: str) -> None:
+        self.client = client
+        self.collection = collection
+
+    @classmethod
+    async def open(cls, settings: Settings) -> VectorIndex:
+        if settings.qdrant_url:
+            client = AsyncQdrantClient(
+                url=settings.qdrant_url, api_key=settings.qdrant_api_key or None
+            )
+        else:
+            client = AsyncQdrantClient(path=str(settings.data_path / "qdrant"))
+        return cls(client, settings.qdrant_collection)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ensure_collection(self) -> None:
+        if not await self.client.collection_exists(self.collection):
+            try:
+                await self.client.create_collection(
+                    self.collection,
+                    vectors_config={
+                        name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                        for name, dim in VECTOR_DIMS.items()
+                    },
+                )
+            except Exception:
+                if not await self.client.collection_exists(self.collection):
+                    raise  # else another process created it meanwhile
+        for field, schema in PAYLOAD_INDEXES.items():
+            await self.client.create_payload_index(self.collection, field, schema)
+
+    async def upsert(
+        self,
+        tenant: str,
+        track_id: str,
+        audio: list[float],
+        semantic: list[float] | None,
+        payload: dict[str, Any],
+    ) -> str:
+        """Replace the track's point (vectors and payload); returns its point id."""
+        pid = point_id(tenant, track_id)
+        vectors: dict[str, Any] = {AUDIO: audio}
+        if semantic is not None:
+            vectors[SEMANTIC] = semantic
+        point = models.PointStruct(
+            id=pid, vector=vectors, payload=payload | {"tenant": tenant, "track_id": track_id}
+        )
+        await self.client.upsert(self.collection, [point])
+        return pid
+
+    async def get(
+        self, tenant: str, track_id: str
+    ) -> tuple[dict[str, list[float]], dict[str, Any]] | None:
+        records = await self.client.retrieve(
+            self.collection, [point_id(tenant, track_id)], with_payload=True, with_vectors=True
+        )
+        if not records:
+            return None
+        # every point is written by upsert: named dense vectors only
+        vectors = cast("dict[str, list[float]]", records[0].vector)
+        return dict(vectors), records[0].payload or {}
+
+    async def delete(self, tenant: str, track_id: str) -> None:
+        await self.client.delete(
+            self.collection, models.PointIdsList(points=[point_id(tenant, track_id)])
+        )
+
+    async def drop(self) -> None:
+        await self.client.delete_collection(self.collection)
+
+    async def count(self, tenant: str | None = None) -> int:
+        count_filter = None if tenant is None else build_filter(tenant)
+        result = await self.client.count(self.collection, count_filter=count_filter, exact=True)
+        return result.count
+
+    async def search(
+        self,
+        tenant: str,
+        vector_name: str,
+        vector: list[float],
+        k: int,
+        *,
+        filters: dict[str, Any] | None = None,
+        exclude_track_id: str | None = None,
+    ) -> list[VectorHit]:
+        """The `k` nearest of the tenant's points by `vector_name` that pass `filters`."""
+        if vector_name not in VECTOR_DIMS:
+            raise ValueError(f"unknown vector {vector_name!r}; expected one of {list(VECTOR_DIMS)}")
+        response = await self.client.query_points(
+            self.collection,
+            query=vector,
+            using=vector_name,
+            query_filter=build_filter(tenant, filters, exclude_track_id),
+            limit=k,
+            with_payload=True,
+        )
+        return [
+            VectorHit(
+                track_id=str((point.payload or {}).get("track_id", "")),
+                score=point.score,
+                payload=point.payload or {},
+            )
+            for point in response.points
+        ]

@@ -1,0 +1,1 @@
+"""JetStream topology as code: names, stream and consumer configs, replay, the embedded server."""

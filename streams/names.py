@@ -1,0 +1,74 @@
+"""Every subject, stream, consumer and bucket name in Tonestream lives here and only here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from schemas.events import AudioEvent
+
+AUDIO_STREAM = "AUDIO"
+PROGRESS_STREAM = "PROGRESS"
+AUDIO_SUBJECTS = "audio.>"
+PROGRESS_SUBJECTS = "progress.>"
+TAG_CACHE_BUCKET = "TAG_CACHE"
+STATUS_CONSUMER = "catalog-status"
+MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{AUDIO_STREAM}.*"
+
+
+class Stage(StrEnum):
+    DECODE = "decode"
+    FEATURES = "features"
+    TAGGING = "tagging"
+    EMBEDDING = "embedding"
+    INDEXING = "indexing"
+
+
+STAGE_INPUT: dict[Stage, str] = {
+    Stage.DECODE: "uploaded",
+    Stage.FEATURES: "decoded",
+    Stage.TAGGING: "analysed",
+    Stage.EMBEDDING: "tagged",
+    Stage.INDEXING: "embedded",
+}
+
+
+def event_kind(event: AudioEvent) -> str:
+    """`audio.decoded.v1` → `decoded`."""
+    tag = type(event).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag.split(".")[1]
+
+
+def audio_subject(kind: str, tenant: str) -> str:
+    return f"audio.{kind}.{tenant}"
+
+
+def event_subject(event: AudioEvent) -> str:
+    return audio_subject(event_kind(event), event.track.tenant)
+
+
+def stage_filter(stage: Stage) -> str:
+    return f"audio.{STAGE_INPUT[stage]}.*"
+
+
+def consumer_name(stage: Stage) -> str:
+    return f"stage-{stage}"
+
+
+def stage_of_consumer(name: str) -> Stage | None:
+    prefix = "stage-"
+    if not name.startswith(prefix):
+        return None
+    try:
+        return Stage(name.removeprefix(prefix))
+    except ValueError:
+        return None
+
+
+def progress_subject(tenant: str, track_id: str) -> str:
+    return f"progress.{tenant}.{track_id}"
+
+
+def msg_id(track_id: str, stage: str, version: int) -> str:
+    """Nats-Msg-Id of a stage's output: retries dedupe, a new stage version re-publishes."""
+    return f"{track_id}:{stage}:{version}"

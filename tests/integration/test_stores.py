@@ -1,0 +1,346 @@
+"""The storage adapters against real servers: moto's S3 and a local folder (the same behavioural
+tests for both), the catalog on SecantusDB, and the vector index in Qdrant local mode."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from schemas.events import Progress, ProgressState
+from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
+from schemas.settings import Settings
+from stores.blobs import BlobNotFound, BlobStore, LocalBlobStore, S3BlobStore, open_blob_store
+from stores.catalog import Catalog
+from stores.vectors import VectorIndex, point_id
+
+# --- blobs -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_store(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: Callable[[str], str]
+) -> BlobStore:
+    if request.param == "local":
+        store = open_blob_store(Settings(data_dir=str(tmp_path)))
+        assert isinstance(store, LocalBlobStore)
+        return store
+    endpoint: str = request.getfixturevalue("s3_server")
+    settings = Settings(
+        s3_endpoint=endpoint,
+        s3_access_key="test",
+        s3_secret_key="test-secret",
+        s3_bucket=unique_name("blobs"),
+        s3_region="us-east-1",
+    )
+    store = open_blob_store(settings)
+    assert isinstance(store, S3BlobStore)
+    return store
+
+
+async def _chunks(data: bytes, size: int, fail_after: int | None = None) -> AsyncIterator[bytes]:
+    for index, start in enumerate(range(0, len(data), size)):
+        if index == fail_after:
+            raise ConnectionResetError("client went away")
+        yield data[start : start + size]
+
+
+async def test_bytes_round_trip(blob_store: BlobStore) -> None:
+    assert await blob_store.put_bytes("t1/a/original", b"first") == 5
+    assert await blob_store.put_bytes("t1/a/original", b"second!") == 7
+    assert await blob_store.get_bytes("t1/a/original") == b"second!"
+    assert await blob_store.exists("t1/a/original")
+    assert await blob_store.size("t1/a/original") == 7
+
+
+async def test_stream_hashes_and_stores_everything(blob_store: BlobStore) -> None:
+    data = np.random.default_rng(1).bytes(6 * 1024 * 1024 + 123)  # > one S3 multipart part
+    size, sha256 = await blob_store.put_stream("t1/a/original", _chunks(data, 64 * 1024))
+    assert (size, sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert await blob_store.get_bytes("t1/a/original") == data
+
+
+async def test_failed_stream_leaves_nothing(blob_store: BlobStore) -> None:
+    with pytest.raises(ConnectionResetError):
+        await blob_store.put_stream("t1/a/original", _chunks(b"x" * 10_000, 1000, fail_after=5))
+    assert not await blob_store.exists("t1/a/original")
+    assert await blob_store.delete_prefix("t1/") == 0  # no temp or partial file either
+
+
+async def test_put_file_and_local_copy(blob_store: BlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "upload.wav"
+    source.write_bytes(b"RIFF" + bytes(range(256)) * 40)
+    assert await blob_store.put_file("t1/a/original.wav", source) == source.stat().st_size
+    async with blob_store.local_copy("t1/a/original.wav") as path:
+        assert path.read_bytes() == source.read_bytes()
+        assert path.name == "original.wav"
+    assert path.exists() == isinstance(blob_store, LocalBlobStore)  # S3 copies are temporary
+
+
+async def test_read_range(blob_store: BlobStore) -> None:
+    await blob_store.put_bytes("t1/a/original", b"0123456789")
+    assert await blob_store.read_range("t1/a/original", 2, 3) == b"234"
+    assert await blob_store.read_range("t1/a/original", 8, 10) == b"89"
+    assert await blob_store.read_range("t1/a/original", 10, 5) == b""
+    with pytest.raises(ValueError, match="invalid range"):
+        await blob_store.read_range("t1/a/original", -1, 5)
+
+
+async def test_delete_and_delete_prefix(blob_store: BlobStore) -> None:
+    keys = ["t1/a/original", "t1/a/decoded.f32", "t1/ab/original", "t2/a/original"]
+    for key in keys:
+        await blob_store.put_bytes(key, key.encode())
+    await blob_store.delete("t1/a/decoded.f32")
+    await blob_store.delete("t1/a/decoded.f32")  # idempotent
+    assert not await blob_store.exists("t1/a/decoded.f32")
+    await blob_store.put_bytes("t1/a/decoded.f32", b"again")
+    assert await blob_store.delete_prefix("t1/a/") == 2
+    assert await blob_store.delete_prefix("t1/a/") == 0
+    assert [await blob_store.exists(key) for key in keys] == [False, False, True, True]
+
+
+async def test_missing_key(blob_store: BlobStore) -> None:
+    assert not await blob_store.exists("t1/none/original")
+    with pytest.raises(BlobNotFound) as raised:
+        await blob_store.get_bytes("t1/none/original")
+    assert isinstance(raised.value, KeyError)
+    assert raised.value.key == "t1/none/original"
+    with pytest.raises(BlobNotFound):
+        await blob_store.size("t1/none/original")
+    with pytest.raises(BlobNotFound):
+        await blob_store.read_range("t1/none/original", 0, 10)
+    with pytest.raises(BlobNotFound):
+        async with blob_store.local_copy("t1/none/original"):
+            pass
+
+
+@pytest.mark.parametrize("key", ["", "../etc/passwd", "/abs/key", "a\\b", "a//b", "a/./b", "a/"])
+async def test_unsafe_keys_are_refused(blob_store: BlobStore, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blob_store.put_bytes(key, b"x")
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blob_store.get_bytes(key)
+
+
+async def test_empty_prefix_is_refused(blob_store: BlobStore) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blob_store.delete_prefix("")
+
+
+async def test_local_store_writes_in_place(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    await store.put_stream("t1/a/original", _chunks(b"abc" * 1000, 100))
+    assert os.listdir(tmp_path / "t1" / "a") == ["original"]  # the temp file was renamed
+    async with store.local_copy("t1/a/original") as path:
+        assert path == tmp_path / "t1" / "a" / "original"  # no copy
+
+
+# --- catalog -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def catalog(mongo_server: str, unique_name: Callable[[str], str]) -> AsyncIterator[Catalog]:
+    catalog = await Catalog.open(mongo_server, unique_name("catalog"))
+    await catalog.ensure_indexes()
+    await catalog.ensure_indexes()  # idempotent
+    try:
+        yield catalog
+    finally:
+        await catalog.client.drop_database(catalog.db.name)
+        await catalog.close()
+
+
+def _progress(stage: str, state: ProgressState, at: float, message: str = "") -> Progress:
+    return Progress(
+        tenant="alice", track_id="trk1", stage=stage, state=state, at=at, message=message
+    )
+
+
+async def test_unique_track_index(catalog: Catalog) -> None:
+    await catalog.ping()
+    await catalog.tracks.insert_one({"tenant": "alice", "track_id": "trk1"})
+    await catalog.tracks.insert_one({"tenant": "bob", "track_id": "trk1"})
+    with pytest.raises(DuplicateKeyError):
+        await catalog.tracks.insert_one({"tenant": "alice", "track_id": "trk1"})
+
+
+async def test_upsert_is_idempotent(catalog: Catalog) -> None:
+    await catalog.upsert_track("alice", "trk1", {"filename": "a.wav", "sha256": "ab"})
+    await catalog.upsert_track("alice", "trk1", {"filename": "a.wav", "sha256": "ab"})
+    await catalog.upsert_track("alice", "trk1", {"features": {"tempo_bpm": 120.0}})
+    await catalog.upsert_track("bob", "trk2", {"sha256": "ab"})
+    assert await catalog.get_track("alice", "trk1") == {
+        "tenant": "alice",
+        "track_id": "trk1",
+        "filename": "a.wav",
+        "sha256": "ab",
+        "features": {"tempo_bpm": 120.0},
+    }
+    assert await catalog.get_track("bob", "trk1") is None
+    assert await catalog.count_tracks() == 2
+    assert await catalog.count_tracks("alice") == 1
+    assert await catalog.count_tracks(sha256="ab") == 2
+    assert await catalog.count_tracks("bob", sha256="cd") == 0
+    assert await catalog.delete_track("alice", "trk1")
+    assert not await catalog.delete_track("alice", "trk1")
+    assert await catalog.count_tracks("alice") == 0
+
+
+async def test_progress_projection_never_moves_backwards(catalog: Catalog) -> None:
+    await catalog.apply_progress(_progress("decode", "finished", at=10.0))  # no track yet
+    track = await catalog.get_track("alice", "trk1")
+    assert track is not None
+    assert track["status"] == "decode"
+    assert track["stages"]["decode"] == {
+        "state": "finished",
+        "percent": 0.0,
+        "message": "",
+        "at": 10.0,
+    }
+
+    await catalog.apply_progress(_progress("decode", "started", at=5.0))  # late, stale
+    await catalog.apply_progress(_progress("features", "finished", at=20.0))
+    await catalog.apply_progress(_progress("decode", "finished", at=15.0))  # newer for its stage
+    await catalog.apply_progress(_progress("features", "finished", at=20.0))  # redelivered
+    track = await catalog.get_track("alice", "trk1")
+    assert track is not None
+    assert track["stages"]["decode"]["state"] == "finished"
+    assert track["stages"]["decode"]["at"] == 15.0
+    assert track["status"] == "features"  # not back to "decode"
+    assert await catalog.count_tracks("alice") == 1
+
+
+async def test_progress_failure_and_recovery(catalog: Catalog) -> None:
+    await catalog.upsert_track("alice", "trk1", {"filename": "a.mp3"})
+    await catalog.apply_progress(_progress("tagging", "started", at=1.0))
+    await catalog.apply_progress(_progress("tagging", "failed", at=2.0, message="LLM timed out"))
+    track = await catalog.get_track("alice", "trk1")
+    assert track is not None
+    assert (track["status"], track["failure_reason"], track["failed_stage"]) == (
+        "failed",
+        "LLM timed out",
+        "tagging",
+    )
+    assert track["filename"] == "a.mp3"
+
+    await catalog.apply_progress(_progress("tagging", "finished", at=1.5))  # older than failure
+    assert (await catalog.get_track("alice", "trk1") or {})["status"] == "failed"
+
+    await catalog.apply_progress(_progress("indexing", "finished", at=3.0))  # a replay succeeded
+    track = await catalog.get_track("alice", "trk1")
+    assert track is not None
+    assert track["status"] == "indexed"
+    assert "failure_reason" not in track
+    assert await catalog.count_tracks("alice", status="indexed") == 1
+
+
+# --- vectors -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def vectors(tmp_path: Path) -> AsyncIterator[VectorIndex]:
+    index = await VectorIndex.open(Settings(data_dir=str(tmp_path), qdrant_collection="tracks"))
+    await index.ensure_collection()
+    await index.ensure_collection()  # idempotent
+    try:
+        yield index
+    finally:
+        await index.close()
+
+
+def _unit(seed: int, dim: int = AUDIO_VECTOR_DIM) -> list[float]:
+    vector = np.random.default_rng(seed).normal(size=dim)
+    return [float(x) for x in vector / np.linalg.norm(vector)]
+
+
+def _payload(tempo: float, key: str, mood: list[str], duration: float = 180.0) -> dict[str, object]:
+    return {"tempo_bpm": tempo, "key": key, "mode": "minor", "mood": mood, "duration_s": duration}
+
+
+async def test_upsert_replaces_one_point(vectors: VectorIndex) -> None:
+    pid = await vectors.upsert("alice", "trk1", _unit(1), None, _payload(120, "A", ["calm"]))
+    assert pid == point_id("alice", "trk1") != point_id("bob", "trk1")
+    semantic = _unit(2, SEMANTIC_VECTOR_DIM)
+    await vectors.upsert("alice", "trk1", _unit(1), semantic, _payload(121, "A", ["happy"]))
+    assert await vectors.count() == 1
+    stored = await vectors.get("alice", "trk1")
+    assert stored is not None
+    named, payload = stored
+    assert set(named) == {"audio", "semantic"}
+    assert np.allclose(named["semantic"], semantic, atol=1e-6)
+    assert payload["tempo_bpm"] == 121
+    assert (payload["tenant"], payload["track_id"]) == ("alice", "trk1")
+    assert await vectors.get("bob", "trk1") is None
+
+
+async def test_search_is_isolated_per_tenant(vectors: VectorIndex) -> None:
+    query = _unit(7)
+    await vectors.upsert("alice", "a1", _unit(1), None, _payload(120, "A", ["calm"]))
+    await vectors.upsert("bob", "b1", query, None, _payload(120, "A", ["calm"]))  # the best match
+    hits = await vectors.search("alice", "audio", query, k=10)
+    assert [hit.track_id for hit in hits] == ["a1"]
+    assert hits[0].payload["tenant"] == "alice"
+    assert [hit.track_id for hit in await vectors.search("bob", "audio", query, k=10)] == ["b1"]
+    assert (await vectors.search("carol", "audio", query, k=10)) == []
+    assert (await vectors.count("alice"), await vectors.count("bob"), await vectors.count()) == (
+        1,
+        1,
+        2,
+    )
+
+
+async def test_search_filters(vectors: VectorIndex) -> None:
+    tracks = {
+        "slow": _payload(80, "C", ["calm", "dark"], duration=60),
+        "mid": _payload(120, "A", ["happy"], duration=200),
+        "fast": _payload(174, "A", ["energetic", "dark"], duration=300),
+    }
+    for seed, (track_id, payload) in enumerate(tracks.items()):
+        semantic = _unit(seed, SEMANTIC_VECTOR_DIM) if track_id != "slow" else None
+        await vectors.upsert("alice", track_id, _unit(seed), semantic, payload)
+
+    async def found(vector_name: str = "audio", **filters: object) -> set[str]:
+        dim = AUDIO_VECTOR_DIM if vector_name == "audio" else SEMANTIC_VECTOR_DIM
+        exclude = filters.pop("exclude", None)
+        hits = await vectors.search(
+            "alice",
+            vector_name,
+            _unit(99, dim),
+            k=10,
+            filters=filters,
+            exclude_track_id=exclude,  # type: ignore[arg-type]
+        )
+        return {hit.track_id for hit in hits}
+
+    assert await found() == {"slow", "mid", "fast"}
+    assert await found(tempo_min=100) == {"mid", "fast"}
+    assert await found(tempo_min=100, tempo_max=150) == {"mid"}
+    assert await found(duration_max=250, tempo_min=None) == {"slow", "mid"}
+    assert await found(key="A") == {"mid", "fast"}
+    assert await found(mode="major") == set()
+    assert await found(mood="dark") == {"slow", "fast"}
+    assert await found(mood=["happy", "calm"]) == {"slow", "mid"}
+    assert await found(genre="techno") == set()
+    assert await found(exclude="mid") == {"slow", "fast"}
+    assert await found("semantic") == {"mid", "fast"}  # "slow" has no semantic vector
+    with pytest.raises(ValueError, match="unknown search filter"):
+        await found(bpm=120)
+    with pytest.raises(ValueError, match="unknown vector"):
+        await vectors.search("alice", "lyrics", _unit(1), k=1)
+
+
+async def test_delete_and_drop(vectors: VectorIndex) -> None:
+    await vectors.upsert("alice", "trk1", _unit(1), None, _payload(120, "A", ["calm"]))
+    await vectors.upsert("alice", "trk2", _unit(2), None, _payload(120, "A", ["calm"]))
+    await vectors.delete("alice", "trk1")
+    await vectors.delete("alice", "trk1")  # idempotent
+    assert await vectors.get("alice", "trk1") is None
+    assert await vectors.count("alice") == 1
+    await vectors.drop()
+    await vectors.ensure_collection()
+    assert await vectors.count() == 0
