@@ -23,9 +23,13 @@ from streams.server import EmbeddedNats
 log = structlog.get_logger("up")
 
 
-async def run_up(settings: Settings) -> None:
-    data = Path(settings.data_dir).resolve()
+def _prepare(data: Path) -> Path:
     data.mkdir(parents=True, exist_ok=True)
+    return data.resolve()
+
+
+async def run_up(settings: Settings) -> None:
+    data = await asyncio.to_thread(_prepare, Path(settings.data_dir))
     nats_server = None if settings.nats_url else await EmbeddedNats.start(data / "nats")
     mongo = None if settings.mongo_url else await start_embedded_mongo(data / "mongo")
     worker = Worker(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import structlog
@@ -27,20 +26,26 @@ from streams.publish import EventPublisher
 log = structlog.get_logger("stage")
 
 
-class StageCore(Protocol):
+InputT = TypeVar("InputT", bound=TrackEvent)
+
+
+class StageCore(Protocol[InputT]):
     """What a stage module provides: its identity, its input type and one async step."""
 
-    stage: Stage
-    input_type: type[TrackEvent]
+    @property
+    def stage(self) -> Stage: ...
+
+    @property
+    def input_type(self) -> type[InputT]: ...
 
     @property
     def version(self) -> int: ...
 
-    async def handle(self, event: TrackEvent) -> AudioEvent: ...
+    async def handle(self, event: InputT) -> AudioEvent: ...
 
 
 class StageRunner:
-    def __init__(self, core: StageCore, publisher: EventPublisher, settings: Settings) -> None:
+    def __init__(self, core: StageCore[Any], publisher: EventPublisher, settings: Settings) -> None:
         self.core = core
         self.publisher = publisher
         self.settings = settings
@@ -59,7 +64,9 @@ class StageRunner:
 
     async def fail(self, event: TrackEvent, reason: str) -> None:
         failed = Failed(track=event.track, stage=self.core.stage, reason=reason)
-        await self.publisher.publish(failed, stage=f"{self.core.stage}-failed", version=self.core.version)
+        await self.publisher.publish(
+            failed, stage=f"{self.core.stage}-failed", version=self.core.version
+        )
         await self._progress(event, "failed", reason)
 
     async def _keep_alive(self, msg: Msg) -> None:
@@ -73,7 +80,9 @@ class StageRunner:
         try:
             event = decode(msg.data)
         except msgspec.DecodeError as exc:
-            log.error("undecodable_message", stage=self.core.stage, subject=msg.subject, error=str(exc))
+            log.error(
+                "undecodable_message", stage=self.core.stage, subject=msg.subject, error=str(exc)
+            )
             await msg.term()
             return
         if not isinstance(event, self.core.input_type):
@@ -94,7 +103,9 @@ class StageRunner:
         except PermanentError as exc:
             await self.fail(event, exc.reason)
             await msg.term()
-            bound.warning("failed", reason=exc.reason, seconds=round(time.perf_counter() - started, 3))
+            bound.warning(
+                "failed", reason=exc.reason, seconds=round(time.perf_counter() - started, 3)
+            )
             return
         except Exception as exc:  # noqa: BLE001 - every other error is a retry candidate
             reason = f"{type(exc).__name__}: {exc}"
@@ -111,7 +122,9 @@ class StageRunner:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keep_alive
-        fresh = await self.publisher.publish(result, stage=self.core.stage, version=self.core.version)
+        fresh = await self.publisher.publish(
+            result, stage=self.core.stage, version=self.core.version
+        )
         await self._progress(event, "finished")
         await msg.ack_sync()
         bound.info(
@@ -120,6 +133,3 @@ class StageRunner:
             duplicate=not fresh,
             seconds=round(time.perf_counter() - started, 3),
         )
-
-
-MessageHandler = Callable[[Msg], Awaitable[None]]

@@ -89,9 +89,9 @@ class Worker:
             await self.vectors.ensure_collection()
         return self.vectors
 
-    async def _build_cores(self, blobs: BlobStore) -> list[StageCore]:
+    async def _build_cores(self, blobs: BlobStore) -> list[StageCore[Any]]:
         settings = self.settings
-        cores: list[StageCore] = []
+        cores: list[StageCore[Any]] = []
         needs_dsp = {Stage.DECODE, Stage.FEATURES} & set(self.stages)
         dsp_pool = await self._pool(settings.worker_count) if needs_dsp else None
         for stage in self.stages:
@@ -199,4 +199,3 @@ class Worker:
         await self.broker.stop()  # waits for in-flight handlers (graceful_timeout)
         await self._cleanup.aclose()
         log.info("worker_stopped")
-

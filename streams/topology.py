@@ -142,5 +142,7 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
         await js.key_value(TAG_CACHE_BUCKET)
     except NotFoundError:
         await js.create_key_value(
-            js_api.KeyValueConfig(bucket=TAG_CACHE_BUCKET, history=1, replicas=settings.stream_replicas)
+            js_api.KeyValueConfig(
+                bucket=TAG_CACHE_BUCKET, history=1, replicas=settings.stream_replicas
+            )
         )

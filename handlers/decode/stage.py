@@ -42,9 +42,12 @@ class DecodeStage:
                         max_duration_s=self.settings.max_duration_s,
                         timeout_s=self.settings.decode_timeout_s,
                     )
-                    # the pool's limit is a backstop; the decoder's own, readable timeout fires first
+                    # the pool's limit is a backstop: the decoder's readable timeout fires first
                     result = await self.pool.run(
-                        decode, str(source), str(target), timeout_s=self.settings.decode_timeout_s + 30
+                        decode,
+                        str(source),
+                        str(target),
+                        timeout_s=self.settings.decode_timeout_s + 30,
                     )
                     await self.blobs.put_file(key, target)
         except DecodeError as exc:

@@ -160,7 +160,7 @@ def try_load_clip(
     started = time.perf_counter()
     try:
         embedder = ClipEmbedder.load(model_name, pretrained)
-    except Exception as exc:  # any failure to get weights degrades to keyword search
+    except Exception as exc:  # noqa: BLE001 - any failure to get weights degrades to keywords
         log.warning(
             f"semantic search unavailable: CLIP weights for {model_name}/{pretrained} could not "
             f"be loaded ({_reason(exc)}); text search falls back to keywords",

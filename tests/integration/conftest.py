@@ -1,26 +1,23 @@
-"""Real servers for the integration tests, each started once per session as a child process.
+"""Real servers for the integration tests, each a child process started through the same
+launcher code `tonestream up` uses.
 
-- `mongo_server`: the embedded SecantusDB catalog server (the same launcher `tonestream up` uses);
-- `s3_server`: moto's S3-compatible server, for the S3 blob adapter.
+- `mongo_server`: the embedded SecantusDB catalog server (session);
+- `s3_server`: moto's S3-compatible server, for the S3 blob adapter (session);
 `unique_name` makes database, collection and bucket names that no other test uses, so tests can
 share the session's servers without seeing each other's data.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from stores.embedded_mongo import free_port, start_embedded_mongo
-
-SERVER_START_TIMEOUT_S = 30.0
+from stores.embedded_mongo import start_embedded_mongo
+from streams.server import ChildService, free_port
 
 
 @pytest.fixture(scope="session")
@@ -42,37 +39,21 @@ def _answers_http(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+async def s3_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """Endpoint URL (`http://127.0.0.1:PORT`) of a moto S3 server; any credentials work."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    async def ready() -> bool:
+        return _answers_http(f"{endpoint}/moto-api/")
+
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    server = await ChildService.start("moto", argv, log_path, ready)
     try:
-        _wait_for_http(process, f"{endpoint}/moto-api/", log_path)
         yield endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_for_http(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while not _answers_http(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"server for {url} did not start (exit {process.poll()}):\n{tail}")
-        time.sleep(0.05)
+        await server.stop()
 
 
 @pytest.fixture

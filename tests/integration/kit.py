@@ -25,7 +25,7 @@ async def upload(
     blobs: BlobStore, publisher: EventPublisher, path: Path, tenant: str = TENANT
 ) -> Uploaded:
     """What the gateway does for an upload: blob first, then the event."""
-    data = path.read_bytes()
+    data = await asyncio.to_thread(path.read_bytes)
     track_id = uuid.uuid4().hex
     key = f"{tenant}/{track_id}/original"
     await blobs.put_bytes(key, data)
@@ -68,7 +68,9 @@ async def read_all(nc: Client, stream: str, subject: str) -> list[object]:
 
 
 async def audio_events(nc: Client, kind: str = "*") -> list[AudioEvent]:
-    return [e for e in await read_all(nc, AUDIO_STREAM, f"audio.{kind}.*") if isinstance(e, TrackEvent)]
+    return [
+        e for e in await read_all(nc, AUDIO_STREAM, f"audio.{kind}.*") if isinstance(e, TrackEvent)
+    ]
 
 
 async def progress_events(nc: Client, track_id: str) -> list[Progress]:

@@ -170,7 +170,9 @@ async def test_three_tracks_are_indexed_with_tempo_key_and_progress(
         await wait_until(projected, timeout_s=20, what="catalog status projection")
 
 
-async def test_duplicate_upload_event_makes_one_chain(pipeline: Pipeline, tracks: list[Path]) -> None:
+async def test_duplicate_upload_event_makes_one_chain(
+    pipeline: Pipeline, tracks: list[Path]
+) -> None:
     await pipeline.start_worker()
     first = await upload(pipeline.blobs, pipeline.publisher, tracks[0])
     assert not await pipeline.publisher.publish(first, stage="uploaded", version=1)
@@ -189,7 +191,7 @@ def _bad_files(folder: Path, good_flac: Path) -> dict[str, Path]:
     files = {
         "empty.wav": b"",
         "noise.mp3": os.urandom(64 * 1024),
-        "notes.txt": "just some text, not music\n".encode() * 100,
+        "notes.txt": b"just some text, not music\n" * 100,
     }
     paths = {}
     for name, data in files.items():
@@ -207,7 +209,9 @@ async def test_bad_inputs_fail_with_reasons_and_the_worker_keeps_going(
 ) -> None:
     await pipeline.start_worker()
     bad = _bad_files(tmp_path, tracks[0])
-    bad_uploads = {name: await upload(pipeline.blobs, pipeline.publisher, p) for name, p in bad.items()}
+    bad_uploads = {
+        name: await upload(pipeline.blobs, pipeline.publisher, p) for name, p in bad.items()
+    }
     good = await _ingest(pipeline, [tracks[1]])
 
     ends = await finished_tracks(pipeline.nc)
@@ -283,7 +287,10 @@ async def test_reembedding_with_a_new_version_replaces_vectors(
         assert doc["embedding_version"] == 2
     embedded = [e for e in await audio_events(pipeline.nc, "embedded") if isinstance(e, Embedded)]
     assert sorted(e.embedding_version for e in embedded) == [1, 1, 2, 2]
-    assert len([e for e in await audio_events(pipeline.nc, "analysed") if isinstance(e, Analysed)]) == 2
+    assert (
+        len([e for e in await audio_events(pipeline.nc, "analysed") if isinstance(e, Analysed)])
+        == 2
+    )
 
 
 def _worker_process(pipe: Pipeline) -> subprocess.Popen[bytes]:
@@ -348,4 +355,3 @@ async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
         assert await vectors.count(TENANT) == len(uploads)
     finally:
         await vectors.close()
-    
