@@ -34,6 +34,10 @@ up *ARGS: setup
 test *ARGS: setup
     {{py}} -m pytest {{ARGS}}
 
+# Measure throughput, stage timings and memory on the embedded stack (`--quick` for a smoke run).
+bench *ARGS: setup
+    {{py}} -m bench.run {{ARGS}}
+
 # Lint and type-check.
 lint: setup
     {{venv}}/bin/ruff check .

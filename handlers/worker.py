@@ -58,10 +58,11 @@ class Worker:
         self.stages = list(stages)
         self.nats_url = nats_url
         self.mongo_url = mongo_url
-        # FastStream's per-message lines go to DEBUG (the runner logs one summary line per message);
-        # its warnings and errors still show.
+        # The runner logs one summary line per message; FastStream keeps its warnings and errors.
+        faststream_log = logging.getLogger("tonestream.faststream")
+        faststream_log.setLevel(logging.WARNING)
         self.broker = NatsBroker(
-            nats_url, log_level=logging.DEBUG, graceful_timeout=settings.ack_wait_s
+            nats_url, logger=faststream_log, graceful_timeout=settings.ack_wait_s
         )
         self._cleanup = contextlib.AsyncExitStack()
         self.runners: dict[Stage, StageRunner] = {}

@@ -10,6 +10,7 @@ Local mode slows down past ~10k points; use a server beyond that.
 from __future__ import annotations
 
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -121,8 +122,10 @@ class VectorIndex:
             except Exception:
                 if not await self.client.collection_exists(self.collection):
                     raise  # else another process created it meanwhile
-        for field, schema in PAYLOAD_INDEXES.items():
-            await self.client.create_payload_index(self.collection, field, schema)
+        with warnings.catch_warnings():  # local mode says indexes have no effect there; fine
+            warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
+            for field, schema in PAYLOAD_INDEXES.items():
+                await self.client.create_payload_index(self.collection, field, schema)
 
     async def upsert(
         self,

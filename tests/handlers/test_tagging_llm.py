@@ -21,7 +21,7 @@ from handlers.tagging.llm import LLMTagger, MemoryTagCache, TagCache, TaggingUna
 from handlers.tagging.prompt import SYSTEM_PROMPT, ReplyError, feature_digest, parse_reply
 from handlers.tagging.ratelimit import TokenBucket
 from schemas.settings import LLMProvider
-from tests.unit.test_tagging_heuristic import features
+from tests.factories import make_features as features
 
 TIMEOUT_S = 0.3
 GOOD_TAGS = {

@@ -9,6 +9,7 @@ import numpy as np
 
 from handlers.embedding.audio import audio_vector, semantic_text
 from schemas.payloads import AUDIO_VECTOR_DIM, KEY_NAMES, Features, Tags
+from tests.factories import make_features
 
 # A C-major chroma profile: tonic, third and fifth strong, the other scale notes medium.
 _C_MAJOR_CHROMA = [0.9, 0.2, 0.5, 0.2, 0.7, 0.5, 0.2, 0.8, 0.2, 0.5, 0.2, 0.5]
@@ -16,16 +17,9 @@ _C_MAJOR_CHROMA = [0.9, 0.2, 0.5, 0.2, 0.7, 0.5, 0.2, 0.8, 0.2, 0.5, 0.2, 0.5]
 
 def features(**overrides: Any) -> Features:
     """A mid-tempo, mid-level pop-like C major track; override what a test is about."""
-    base: dict[str, Any] = {
-        "duration_s": 200.0,
+    pop: dict[str, Any] = {
         "tempo_bpm": 118.0,
-        "tempo_confidence": 0.8,
-        "key": "C",
-        "mode": "major",
-        "key_confidence": 0.8,
         "loudness_lufs": -12.0,
-        "loudness_range_lu": 6.0,
-        "true_peak_dbtp": -1.0,
         "energy": 0.15,
         "spectral_centroid_hz": 2300.0,
         "spectral_bandwidth_hz": 2300.0,
@@ -38,7 +32,7 @@ def features(**overrides: Any) -> Features:
         "chroma_mean": _C_MAJOR_CHROMA,
         "chroma_std": [0.3] * 12,
     }
-    return Features(**(base | overrides))
+    return make_features(**(pop | overrides))
 
 
 def ambient_drone() -> Features:

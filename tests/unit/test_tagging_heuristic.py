@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import msgspec
 import pytest
 
 from handlers.tagging.heuristic import heuristic_tags
 from handlers.tagging.prompt import parse_reply
-from schemas.payloads import Features, Tags
+from schemas.payloads import Tags
+from tests.factories import make_features
 
-
-def features(**overrides: Any) -> Features:
-    """A mid-tempo, mid-level, balanced C major track; override what a test is about."""
-    base: dict[str, Any] = {
-        "duration_s": 200.0,
-        "tempo_bpm": 110.0,
-        "tempo_confidence": 0.8,
-        "key": "C",
-        "mode": "major",
-        "key_confidence": 0.8,
-        "loudness_lufs": -16.0,
-        "loudness_range_lu": 6.0,
-        "true_peak_dbtp": -1.0,
-        "energy": 0.1,
-        "spectral_centroid_hz": 2200.0,
-        "spectral_bandwidth_hz": 2000.0,
-        "spectral_rolloff_hz": 4500.0,
-        "spectral_flatness": 0.08,
-        "zero_crossing_rate": 0.05,
-        "onset_rate": 2.5,
-        "mfcc_mean": [0.0] * 13,
-        "mfcc_std": [1.0] * 13,
-        "chroma_mean": [1 / 12] * 12,
-        "chroma_std": [0.1] * 12,
-    }
-    return Features(**(base | overrides))
+features = make_features
 
 
 LOUD = {"loudness_lufs": -8.0, "energy": 0.3, "onset_rate": 4.5}

@@ -1,0 +1,1 @@
+"""`just bench`: measurements of Tonestream on real embedded services, printed beside targets."""
