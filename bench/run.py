@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import tempfile
 import time
@@ -20,7 +21,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     ingest, memory = results["ingest"], results["memory"]
     rows = [
         ("ingest × realtime (2 cores, CLIP off)", f"{ingest['x_realtime']}×", "≥ 60× (goal 300×)"),
-        ("ingest tracks/min", f"{ingest['tracks_per_min']}", f"≥ 20 at 180 s/track"),
+        ("ingest tracks/min", f"{ingest['tracks_per_min']}", "≥ 20 at 180 s/track"),
         ("ingest CPU use (all cores)", f"{ingest['cpu_utilisation']:.0%}", "—"),
     ]
     for stage, p50 in ingest["stage_p50_s"].items():
@@ -65,7 +66,7 @@ def main() -> None:
     if args.quick:
         args.tracks, args.seconds, args.long_seconds = 3, 30.0, 60.0
     results = asyncio.run(_run(args))
-    results["machine"] = {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     print(_table(_rows(results)))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
