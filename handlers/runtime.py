@@ -73,7 +73,10 @@ class StageRunner:
         interval = max(0.2, self.settings.effective_ack_wait_s / 3)
         while True:
             await asyncio.sleep(interval)
-            await msg.in_progress()
+            try:
+                await msg.in_progress()
+            except Exception as exc:  # noqa: BLE001 - at worst the message is redelivered
+                log.warning("in_progress_failed", stage=self.core.stage, error=str(exc))
 
     async def __call__(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
