@@ -33,8 +33,8 @@ async def _run_worker(stages: list[Stage]) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await worker.start()
     try:
+        await worker.start()
         await stop.wait()
     finally:
         await worker.stop()

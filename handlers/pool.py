@@ -38,6 +38,7 @@ class WorkerPool:
         for name in _SINGLE_THREAD_ENV:  # one process per core: no nested BLAS threads
             os.environ.setdefault(name, "1")
         self._executor = self._new_executor()
+        self._slots = asyncio.Semaphore(size)  # a call's time limit starts when it gets a process
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -56,6 +57,10 @@ class WorkerPool:
         old.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        async with self._slots:
+            return await self._run(fn, *args, timeout_s=timeout_s)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None) -> T:
         loop = asyncio.get_running_loop()
         executor = self._executor
         future = loop.run_in_executor(executor, fn, *args)

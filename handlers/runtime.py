@@ -125,10 +125,10 @@ class StageRunner:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keep_alive
+        await self._progress(event, "finished")  # before the output: the next stage starts after
         fresh = await self.publisher.publish(
             result, stage=self.core.stage, version=self.core.version
         )
-        await self._progress(event, "finished")
         await msg.ack_sync()
         bound.info(
             "handled",

@@ -34,6 +34,7 @@ from stores.catalog import Catalog
 from stores.vectors import VectorIndex
 from streams.kv import KVTagCache
 from streams.names import (
+    ADVISORY_QUEUE,
     AUDIO_STREAM,
     MAX_DELIVERIES_ADVISORY,
     PROGRESS_STREAM,
@@ -189,7 +190,7 @@ class Worker:
         if Stage.INDEXING in self.stages:
             self._subscribe_status(await self._catalog())
         self._advisories = await self.broker.connection.subscribe(
-            MAX_DELIVERIES_ADVISORY, cb=self._on_max_deliveries
+            MAX_DELIVERIES_ADVISORY, queue=ADVISORY_QUEUE, cb=self._on_max_deliveries
         )
         await self.broker.start()
         log.info("worker_started", stages=[str(s) for s in self.stages], nats=self.nats_url)

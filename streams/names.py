@@ -13,6 +13,7 @@ PROGRESS_SUBJECTS = "progress.>"
 TAG_CACHE_BUCKET = "TAG_CACHE"
 STATUS_CONSUMER = "catalog-status"
 MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{AUDIO_STREAM}.*"
+ADVISORY_QUEUE = "tonestream-advisories"  # one worker handles each advisory
 
 
 class Stage(StrEnum):

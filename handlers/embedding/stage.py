@@ -35,8 +35,9 @@ class EmbeddingStage:
             self.settings.clip_pretrained,
             self.settings.clip_allow_download,
         )
-        if result is None:
-            pool, self.model_pool = self.model_pool, None
+        pool = self.model_pool
+        if result is None and pool is not None:  # concurrent calls may all get None
+            self.model_pool = None
             await pool.close()  # no weights: stop asking (the pool logged why, once)
         return result
 

@@ -3,6 +3,7 @@ server, Qdrant local mode and a blob folder, with generated audio of known tempo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,9 +15,10 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from handlers.worker import Worker
-from schemas.events import Analysed, Embedded, Failed, Indexed, Uploaded
+from schemas.events import Analysed, Embedded, Failed, Indexed, Progress, Uploaded, decode
 from schemas.settings import Settings, settings_from_env
 from stores.blobs import BlobStore, LocalBlobStore
 from stores.catalog import Catalog
@@ -318,17 +320,25 @@ def _worker_process(pipe: Pipeline) -> subprocess.Popen[bytes]:
 async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
     pipeline: Pipeline, tracks: list[Path]
 ) -> None:
+    features_started = asyncio.Event()
+
+    async def on_progress(msg: Msg) -> None:
+        progress = decode(msg.data)
+        if isinstance(progress, Progress) and (progress.stage, progress.state) == (
+            "features",
+            "started",
+        ):
+            features_started.set()
+
     first = _worker_process(pipeline)
-    uploads = [await upload(pipeline.blobs, pipeline.publisher, path) for path in tracks]
+    uploads = [await upload(pipeline.blobs, pipeline.publisher, tracks[0])]
     victim = uploads[0].track.track_id
-
-    async def mid_features() -> bool:
-        steps = [(p.stage, p.state) for p in await progress_events(pipeline.nc, victim)]
-        return ("features", "started") in steps and ("features", "finished") not in steps
-
-    await wait_until(mid_features, timeout_s=60, what="the worker to be mid-message")
-    os.killpg(first.pid, signal.SIGKILL)
+    watch = await pipeline.nc.subscribe(f"progress.{TENANT}.{victim}", cb=on_progress)
+    await asyncio.wait_for(features_started.wait(), timeout=60)
+    os.killpg(first.pid, signal.SIGKILL)  # mid-message: features takes ≥ 0.2 s, this takes µs
     first.wait()
+    await watch.unsubscribe()
+    uploads += [await upload(pipeline.blobs, pipeline.publisher, path) for path in tracks[1:]]
 
     second = _worker_process(pipeline)
     try:
