@@ -98,7 +98,6 @@ async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, A
         wall, stage_s = await _run_batch(stack, paths[1:])
         await probe.stop()
     audio_s = tracks * seconds
-    pool_rss = [v for k, v in probe.peak_rss.items() if k.startswith("python")]
     return {
         "tracks": tracks,
         "track_seconds": seconds,
@@ -108,7 +107,7 @@ async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, A
         "stage_p50_s": {k: round(statistics.median(v), 3) for k, v in stage_s.items() if v},
         "stage_p95_s": {k: round(_pct(v, 0.95), 3) for k, v in stage_s.items() if v},
         "peak_rss_mb": {k: round(v / 2**20) for k, v in sorted(probe.peak_rss.items())},
-        "pool_worker_peak_rss_mb": round(max(pool_rss, default=0) / 2**20),
+        "pool_worker_peak_rss_mb": probe.peak_mb("pool"),
         "cpu_utilisation": round(probe.cpu_utilisation, 2),
     }
 
@@ -121,10 +120,9 @@ async def measure_long_track_memory(work: Path, seconds: float) -> dict[str, Any
         probe.start()
         wall, _ = await _run_batch(stack, paths)
         await probe.stop()
-    pool_rss = [v for k, v in probe.peak_rss.items() if k.startswith("python")]
     return {
         "track_seconds": seconds,
         "wall_s": round(wall, 2),
-        "main_peak_rss_mb": round(probe.peak_rss.get("main", 0) / 2**20),
-        "pool_worker_peak_rss_mb": round(max(pool_rss, default=0) / 2**20),
+        "main_peak_rss_mb": probe.peak_mb("main"),
+        "pool_worker_peak_rss_mb": probe.peak_mb("pool"),
     }

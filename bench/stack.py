@@ -1,5 +1,5 @@
-"""The embedded stack for a benchmark: nats-server, the Mongo-protocol server and the worker with
-every stage in this process (the `tonestream up` shape), plus a memory/CPU probe of the tree."""
+"""The embedded stack for a benchmark (`tonestream up` in this process) and a memory/CPU probe
+of the process tree."""
 
 from __future__ import annotations
 
@@ -15,43 +15,29 @@ import nats
 import psutil
 from nats.aio.client import Client
 
-from handlers.worker import Worker
-from schemas.settings import Settings, settings_from_env
-from stores.blobs import LocalBlobStore
-from stores.embedded_mongo import start_embedded_mongo
-from streams.names import Stage
+from cli.up import running_system
+from schemas.settings import settings_from_env
+from stores.blobs import BlobStore, open_blob_store
 from streams.publish import EventPublisher
-from streams.server import EmbeddedNats
-from streams.topology import ensure_topology
 
 
 @dataclass
 class Stack:
-    settings: Settings
     nc: Client
     publisher: EventPublisher
-    blobs: LocalBlobStore
-    worker: Worker
+    blobs: BlobStore
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(data: Path, **overrides: object) -> AsyncIterator[Stack]:
-    settings = settings_from_env({}, data_dir=str(data), clip_enabled=False, **overrides)
-    server = await EmbeddedNats.start(data / "nats")
-    mongo = await start_embedded_mongo(data / "mongo")
-    nc = await nats.connect(server.url)
-    worker = Worker(settings, list(Stage), server.url, mongo.uri)
-    try:
-        await ensure_topology(nc.jetstream(), settings)
-        await worker.start()
-        yield Stack(
-            settings, nc, EventPublisher(nc.jetstream()), LocalBlobStore(data / "blobs"), worker
-        )
-    finally:
-        await worker.stop()
-        await nc.close()
-        await mongo.stop()
-        await server.stop()
+async def embedded_stack(data: Path) -> AsyncIterator[Stack]:
+    """What `tonestream up` runs (CLIP off), plus a client connection to feed it."""
+    settings = settings_from_env({}, data_dir=str(data), clip_enabled=False)
+    async with running_system(settings) as worker:
+        nc = await nats.connect(worker.nats_url)
+        try:
+            yield Stack(nc, EventPublisher(nc.jetstream()), open_blob_store(settings))
+        finally:
+            await nc.close()
 
 
 @dataclass
@@ -70,6 +56,19 @@ class ProcessProbe:
         me = psutil.Process(os.getpid())
         return [me, *me.children(recursive=True)]
 
+    @staticmethod
+    def _label(proc: psutil.Process) -> str:
+        if proc.pid == os.getpid():
+            return "main"
+        if any("multiprocessing.spawn" in part for part in proc.cmdline()):
+            return f"pool[{proc.pid}]"
+        return f"{proc.name()}[{proc.pid}]"
+
+    def peak_mb(self, prefix: str) -> int:
+        """The largest peak RSS, in MB, of the processes whose label starts with `prefix`."""
+        peaks = [rss for name, rss in self.peak_rss.items() if name.startswith(prefix)]
+        return round(max(peaks, default=0) / 2**20)
+
     def _cpu(self) -> float:
         total = 0.0
         for proc in self._tree():
@@ -82,8 +81,8 @@ class ProcessProbe:
         while True:
             for proc in self._tree():
                 with contextlib.suppress(psutil.Error):
-                    name = "main" if proc.pid == os.getpid() else f"{proc.name()}[{proc.pid}]"
                     rss = proc.memory_info().rss
+                    name = self._label(proc)
                     self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
             await asyncio.sleep(self.interval_s)
 

@@ -9,10 +9,12 @@ servers; starting again resumes from the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import structlog
+import msgspec
 
 from handlers.worker import Worker
 from schemas.settings import Settings
@@ -20,39 +22,42 @@ from stores.embedded_mongo import start_embedded_mongo
 from streams.names import Stage
 from streams.server import EmbeddedNats
 
-log = structlog.get_logger("up")
-
 
 def _prepare(data: Path) -> Path:
     data.mkdir(parents=True, exist_ok=True)
     return data.resolve()
 
 
-async def run_up(settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def running_system(settings: Settings) -> AsyncIterator[Worker]:
+    """Embedded servers (unless URLs are configured) and every stage; stopped in reverse."""
     data = await asyncio.to_thread(_prepare, Path(settings.data_dir))
-    nats_server = None if settings.nats_url else await EmbeddedNats.start(data / "nats")
-    mongo = None if settings.mongo_url else await start_embedded_mongo(data / "mongo")
-    worker = Worker(
-        settings,
-        list(Stage),
-        settings.nats_url or (nats_server.url if nats_server else ""),
-        settings.mongo_url or (mongo.uri if mongo else ""),
-    )
+    settings = msgspec.structs.replace(settings, data_dir=str(data))
+    async with contextlib.AsyncExitStack() as stack:
+        nats_url, mongo_url = settings.nats_url, settings.mongo_url
+        if not nats_url:
+            nats_server = await EmbeddedNats.start(data / "nats")
+            stack.push_async_callback(nats_server.stop)
+            nats_url = nats_server.url
+        if not mongo_url:
+            mongo = await start_embedded_mongo(data / "mongo")
+            stack.push_async_callback(mongo.stop)
+            mongo_url = mongo.uri
+        worker = Worker(settings, list(Stage), nats_url, mongo_url)
+        stack.push_async_callback(worker.stop)
+        await worker.start()
+        yield worker
+
+
+async def run_up(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await worker.start()
+    async with running_system(settings) as worker:
         print(f"Tonestream is running: stages {', '.join(Stage)}; {settings.worker_count} workers")
         print(f"  NATS  {worker.nats_url}")
-        print(f"  data  {data}")
+        print(f"  data  {worker.settings.data_dir}")
         print("Press Ctrl-C (or send SIGTERM) to stop.", flush=True)
         await stop.wait()
         print("stopping…", flush=True)
-    finally:
-        await worker.stop()
-        if mongo:
-            await mongo.stop()
-        if nats_server:
-            await nats_server.stop()

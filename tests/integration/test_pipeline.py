@@ -330,10 +330,10 @@ async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
         ):
             features_started.set()
 
+    watch = await pipeline.nc.subscribe(f"progress.{TENANT}.*", cb=on_progress)  # before upload
     first = _worker_process(pipeline)
     uploads = [await upload(pipeline.blobs, pipeline.publisher, tracks[0])]
     victim = uploads[0].track.track_id
-    watch = await pipeline.nc.subscribe(f"progress.{TENANT}.{victim}", cb=on_progress)
     await asyncio.wait_for(features_started.wait(), timeout=60)
     os.killpg(first.pid, signal.SIGKILL)  # mid-message: features takes ≥ 0.2 s, this takes µs
     first.wait()
