@@ -1,4 +1,9 @@
-"""`python -m bench.run`: run the measurements, print a markdown table, write JSON results."""
+"""`python -m bench.run`: run the measurements, print a markdown table each, write JSON results.
+
+The harness is a list of sections. A section is a measurement (work folder and flags in, a JSON
+result out) and a table (result in, markdown out, every row beside its target); adding one is
+one entry in SECTIONS plus its flags and their full and quick sizes.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,39 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.accuracy import accuracy_table, measure_accuracy
 from bench.ingest import measure_ingest, measure_long_track_memory
+from bench.report import markdown_table, phase
+from bench.search import measure_search, search_table
 
 RESULTS = Path(__file__).parent / "results"
+# Sizes of a full run (≈ 15–20 min on 2 cores) and of a --quick one (a few minutes); a flag
+# given on the command line wins over both.
+FULL = {
+    "tracks": 20,
+    "seconds": 180.0,
+    "long_seconds": 600.0,
+    "accuracy_pieces": 96,
+    "accuracy_seconds": 30.0,
+    "search_sizes": [1_000, 10_000, 50_000],
+    "search_queries": 100,
+}
+QUICK = FULL | {
+    "tracks": 3,
+    "seconds": 30.0,
+    "long_seconds": 60.0,
+    "accuracy_pieces": 48,
+    "search_sizes": [1_000, 10_000],
+    "search_queries": 30,
+}
 
 
-def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    ingest, memory = results["ingest"], results["memory"]
+def _ingest_table(ingest: dict[str, Any]) -> str:
     rows = [
         ("ingest × realtime (2 cores, CLIP off)", f"{ingest['x_realtime']}×", "≥ 60× (goal 300×)"),
         ("ingest tracks/min", f"{ingest['tracks_per_min']}", "≥ 20 at 180 s/track"),
@@ -28,8 +56,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(
             (f"stage {stage} p50 / p95", f"{p50} s / {ingest['stage_p95_s'][stage]} s", "—")
         )
-    rows += [
-        ("pool worker peak RSS (ingest)", f"{ingest['pool_worker_peak_rss_mb']} MB", "—"),
+    rows.append(("pool worker peak RSS (ingest)", f"{ingest['pool_worker_peak_rss_mb']} MB", "—"))
+    return markdown_table(("measurement", "value", "target"), rows)
+
+
+def _memory_table(memory: dict[str, Any]) -> str:
+    rows = [
         (
             f"pool worker peak RSS, {memory['track_seconds'] / 60:.0f}-min track",
             f"{memory['pool_worker_peak_rss_mb']} MB",
@@ -37,41 +69,107 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         ("main process peak RSS, same track", f"{memory['main_peak_rss_mb']} MB", "—"),
     ]
-    return rows
+    return markdown_table(("measurement", "value", "target"), rows)
 
 
-def _table(rows: list[tuple[str, str, str]]) -> str:
-    lines = ["| measurement | value | target |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    return "\n".join(lines)
+async def _ingest(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return await measure_ingest(work, args.tracks, args.seconds)
+
+
+async def _memory(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return await measure_long_track_memory(work, args.long_seconds)
+
+
+async def _accuracy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return measure_accuracy(work, args.accuracy_pieces, args.accuracy_seconds, args.seed)
+
+
+async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return await measure_search(work, args.search_sizes, args.search_queries, args.seed)
+
+
+@dataclass(frozen=True)
+class Section:
+    measure: Callable[[Path, argparse.Namespace], Awaitable[dict[str, Any]]]
+    table: Callable[[dict[str, Any]], str]
+
+
+SECTIONS = {
+    "ingest": Section(_ingest, _ingest_table),
+    "memory": Section(_memory, _memory_table),
+    "accuracy": Section(_accuracy, accuracy_table),
+    "search": Section(_search, search_table),
+}
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tonestream-bench-") as tmp:
-        work = Path(tmp)
-        print(f"ingest: {args.tracks} tracks of {args.seconds:.0f} s…", flush=True)
-        ingest = await measure_ingest(work, args.tracks, args.seconds)
-        print(f"memory: one {args.long_seconds:.0f} s track…", flush=True)
-        memory = await measure_long_track_memory(work, args.long_seconds)
-    return {"ingest": ingest, "memory": memory}
+        for name in args.sections:
+            with phase(f"section {name}"):
+                results[name] = await SECTIONS[name].measure(Path(tmp), args)
+    return results
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _sections(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = set(names) - set(SECTIONS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown sections {sorted(unknown)}; see --help")
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument(
+        "--sections",
+        type=_sections,
+        default=list(SECTIONS),
+        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--tracks", type=int, help="tracks for ingest throughput")
+    parser.add_argument("--seconds", type=float, help="length of each ingest track")
+    parser.add_argument("--long-seconds", type=float, help="memory-probe track length")
+    parser.add_argument("--accuracy-pieces", type=int, help="labelled pieces (24 keys each)")
+    parser.add_argument("--accuracy-seconds", type=float, help="length of each labelled piece")
+    parser.add_argument("--search-sizes", type=_sizes, help="index sizes, e.g. 1000,10000,50000")
+    parser.add_argument("--search-queries", type=int, help="timed queries per kind and size")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--tracks", type=int, default=20, help="tracks for ingest throughput")
-    parser.add_argument("--seconds", type=float, default=180.0, help="length of each track")
-    parser.add_argument("--long-seconds", type=float, default=600.0, help="memory-probe track")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    args = parser.parse_args()
-    if args.quick:
-        args.tracks, args.seconds, args.long_seconds = 3, 30.0, 60.0
+    args = _parser().parse_args()
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    began = time.perf_counter()
+    load_before = os.getloadavg()[0]
     results = asyncio.run(_run(args))
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
-    print(_table(_rows(results)))
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_1min_before": round(load_before, 2),
+        "load_avg_1min_after": round(os.getloadavg()[0], 2),
+    }
+    results["args"] = dict(vars(args))
+    results["wall_s"] = round(time.perf_counter() - began, 1)
+    for name in args.sections:
+        print(f"\n### {name}\n\n{SECTIONS[name].table(results[name])}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))
-    print(f"\nresults: {out}")
+    machine = results["machine"]
+    print(
+        f"\nwall time {results['wall_s']} s; 1-min load average {machine['load_avg_1min_before']}"
+        f" before, {machine['load_avg_1min_after']} after, on {machine['cpus']} cores"
+        f"\nresults: {out}"
+    )
 
 
 if __name__ == "__main__":

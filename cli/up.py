@@ -1,9 +1,10 @@
 """`tonestream up`: the whole system on its embedded default, in one process plus its children.
 
 nats-server (JetStream under the data dir), the Mongo-protocol catalog server, Qdrant local mode,
-the blob folder and every pipeline stage with a worker pool sized to the cores. Ctrl-C / SIGTERM
-stops the stages first (in-flight messages finish or stay unacked for redelivery), then the
-servers; starting again resumes from the log.
+the blob folder, every pipeline stage with a worker pool sized to the cores, and the gateway.
+First start creates a local admin and API key (data dir, 0600) for the CLI. Ctrl-C / SIGTERM
+stops the gateway first, then the stages (in-flight messages finish or stay unacked for
+redelivery), then the servers; starting again resumes from the log.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from pathlib import Path
 
 import msgspec
 
+from cli.credentials import credentials_path, ensure_local_admin
+from cli.serve import serving
+from gateway.app import create_app
+from gateway.services import Services
 from handlers.worker import Worker
 from schemas.settings import Settings
+from stores.accounts import Accounts
 from stores.embedded_mongo import start_embedded_mongo
 from streams.names import Stage
 from streams.server import EmbeddedNats
@@ -26,6 +32,10 @@ from streams.server import EmbeddedNats
 def _prepare(data: Path) -> Path:
     data.mkdir(parents=True, exist_ok=True)
     return data.resolve()
+
+
+def gateway_url(settings: Settings) -> str:
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
 
 
 @contextlib.asynccontextmanager
@@ -49,15 +59,38 @@ async def running_system(settings: Settings) -> AsyncIterator[Worker]:
         yield worker
 
 
+@contextlib.asynccontextmanager
+async def running_gateway(worker: Worker) -> AsyncIterator[str]:
+    """The gateway on the worker's connections (Qdrant local mode has one owner); yields its URL."""
+    settings = worker.settings
+
+    def open_services() -> contextlib.AbstractAsyncContextManager[Services]:
+        return Services.open(
+            settings,
+            worker.nats_url,
+            worker.mongo_url,
+            catalog=worker.catalog,
+            vectors=worker.vectors,
+        )
+
+    async with serving(create_app(settings, open_services), settings.host, settings.port):
+        yield gateway_url(settings)
+
+
 async def run_up(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_system(settings) as worker:
-        print(f"Tonestream is running: stages {', '.join(Stage)}; {settings.worker_count} workers")
-        print(f"  NATS  {worker.nats_url}")
-        print(f"  data  {worker.settings.data_dir}")
+    async with running_system(settings) as worker, running_gateway(worker) as url:
+        assert worker.catalog is not None  # the indexing stage opened it
+        data = Path(worker.settings.data_dir)
+        admin = await ensure_local_admin(Accounts(worker.catalog.db, settings), data, url)
+        print(f"Tonestream is running at {url}  (API docs: {url}/schema)")
+        print(f"  stages   {', '.join(Stage)} — {settings.worker_count} workers")
+        print(f"  data     {data}")
+        print(f"  admin    {admin.username}; API key in {credentials_path(data)} (mode 0600)")
+        print(f"  NATS     {worker.nats_url}")
         print("Press Ctrl-C (or send SIGTERM) to stop.", flush=True)
         await stop.wait()
         print("stopping…", flush=True)

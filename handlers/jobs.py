@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import tempfile
+from pathlib import Path
 
-from handlers.decode.core import read_analysis
+from handlers.decode.core import decode_to_analysis, read_analysis
+from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
 from schemas.payloads import Features
@@ -15,9 +18,32 @@ def analyse_file(path: str) -> Features:
     return analyse(samples, rate)
 
 
+def example_audio_vector(
+    path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
+) -> list[float]:
+    """An audio search example's vector, exactly as the pipeline computes a track's: decode to
+    the analysis file (DecodeError if it is not usable audio), measure it, embed the features."""
+    with tempfile.TemporaryDirectory(prefix="tonestream-example-") as tmp:
+        analysis = str(Path(tmp) / "analysis.flac")
+        decode_to_analysis(
+            path,
+            analysis,
+            target_rate=target_rate,
+            max_duration_s=max_duration_s,
+            timeout_s=timeout_s,
+        )
+        return audio_vector(analyse_file(analysis))
+
+
 @functools.cache
 def _clip(model: str, pretrained: str, allow_download: bool) -> ClipEmbedder | None:
     return try_load_clip(model, pretrained, allow_download=allow_download)
+
+
+def load_clip(model: str, pretrained: str, allow_download: bool) -> str | None:
+    """Load CLIP in this process ahead of use: its name, or None when no weights could be loaded."""
+    clip = _clip(model, pretrained, allow_download)
+    return clip.name if clip else None
 
 
 def embed_text(
@@ -28,3 +54,14 @@ def embed_text(
     if clip is None:
         return None
     return clip.embed_texts([text])[0], clip.name
+
+
+def embed_image(
+    data: bytes, model: str, pretrained: str, allow_download: bool
+) -> tuple[list[float], str] | None:
+    """The CLIP vector of an encoded image and the model name, or None when no weights could be
+    loaded; ValueError when the bytes are not a decodable image."""
+    clip = _clip(model, pretrained, allow_download)
+    if clip is None:
+        return None
+    return clip.embed_image(data), clip.name

@@ -50,7 +50,9 @@ class StageRunner:
         self.publisher = publisher
         self.settings = settings
 
-    async def _progress(self, event: TrackEvent, state: ProgressState, message: str = "") -> None:
+    async def _progress(
+        self, event: TrackEvent, state: ProgressState, message: str = "", elapsed_s: float = 0.0
+    ) -> None:
         await self.publisher.progress(
             Progress(
                 track_id=event.track.track_id,
@@ -59,6 +61,7 @@ class StageRunner:
                 state=state,
                 percent=100.0 if state == "finished" else 0.0,
                 message=message,
+                elapsed_s=elapsed_s,
             )
         )
 
@@ -125,7 +128,9 @@ class StageRunner:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keep_alive
-        await self._progress(event, "finished")  # before the output: the next stage starts after
+        elapsed_s = time.perf_counter() - started
+        # finished goes out before the output: the next stage's started comes after it
+        await self._progress(event, "finished", elapsed_s=elapsed_s)
         fresh = await self.publisher.publish(
             result, stage=self.core.stage, version=self.core.version
         )
@@ -134,5 +139,5 @@ class StageRunner:
             "handled",
             produced=type(result).__name__,
             duplicate=not fresh,
-            seconds=round(time.perf_counter() - started, 3),
+            seconds=round(elapsed_s, 3),
         )

@@ -1,7 +1,8 @@
 """A worker: the chosen stages as FastStream pull consumers over one NATS connection.
 
 `tonestream worker STAGE` runs one stage (the K3s shape); `tonestream up` runs them all in one
-process. Resources are opened only for the stages that need them and closed together.
+process. Resources are opened only for the stages that need them and closed together. A worker
+also answers the search-example queries its pools can (see `handlers.query`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from handlers.embedding.stage import EmbeddingStage
 from handlers.features.stage import FeaturesStage
 from handlers.indexing.stage import IndexingStage
 from handlers.pool import WorkerPool
+from handlers.query.answers import AudioAnswers, SemanticAnswers
+from handlers.query.service import QueryResponder
 from handlers.runtime import StageCore, StageRunner
 from handlers.tagging.llm import LLMTagger
 from handlers.tagging.stage import TaggingStage
@@ -69,7 +72,10 @@ class Worker:
         self.runners: dict[Stage, StageRunner] = {}
         self.catalog: Catalog | None = None
         self.vectors: VectorIndex | None = None
+        self.dsp_pool: WorkerPool | None = None  # decoding and DSP, for decode and features
+        self.model_pool: WorkerPool | None = None  # CLIP, one process, for embedding
         self._advisories: Subscription | None = None
+        self._queries: QueryResponder | None = None
 
     # -- resources -------------------------------------------------------------------------
     async def _pool(self, size: int) -> WorkerPool:
@@ -92,25 +98,38 @@ class Worker:
         return self.vectors
 
     async def _build_cores(self, blobs: BlobStore) -> list[StageCore[Any]]:
+        """The stage cores; the DSP and model pools stay reachable for the query answers."""
         settings = self.settings
+        if {Stage.DECODE, Stage.FEATURES} & set(self.stages):
+            self.dsp_pool = await self._pool(settings.worker_count)
+        if Stage.EMBEDDING in self.stages and settings.clip_enabled:
+            self.model_pool = await self._pool(1)
         cores: list[StageCore[Any]] = []
-        needs_dsp = {Stage.DECODE, Stage.FEATURES} & set(self.stages)
-        dsp_pool = await self._pool(settings.worker_count) if needs_dsp else None
         for stage in self.stages:
             if stage is Stage.DECODE:
-                assert dsp_pool
-                cores.append(DecodeStage(settings, blobs, dsp_pool))
+                assert self.dsp_pool
+                cores.append(DecodeStage(settings, blobs, self.dsp_pool))
             elif stage is Stage.FEATURES:
-                assert dsp_pool
-                cores.append(FeaturesStage(settings, blobs, dsp_pool))
+                assert self.dsp_pool
+                cores.append(FeaturesStage(settings, blobs, self.dsp_pool))
             elif stage is Stage.TAGGING:
                 cores.append(TaggingStage(await self._llm_tagger()))
             elif stage is Stage.EMBEDDING:
-                model_pool = await self._pool(1) if settings.clip_enabled else None
-                cores.append(EmbeddingStage(settings, model_pool))
+                cores.append(EmbeddingStage(settings, self.model_pool))
             else:
                 cores.append(IndexingStage(settings, await self._catalog(), await self._vectors()))
         return cores
+
+    def _query_responder(self, blobs: BlobStore) -> QueryResponder:
+        """Answers search-example queries with the pools above: semantic ones where the embedding
+        stage runs (its model pool), audio ones where a DSP pool is."""
+        semantic = (
+            SemanticAnswers(self.settings, blobs, self.model_pool)
+            if Stage.EMBEDDING in self.stages
+            else None
+        )
+        audio = AudioAnswers(self.settings, blobs, self.dsp_pool) if self.dsp_pool else None
+        return QueryResponder(self.broker.connection, self.settings, semantic=semantic, audio=audio)
 
     async def _llm_tagger(self) -> LLMTagger | None:
         if self.settings.tagger != "llm":
@@ -192,12 +211,16 @@ class Worker:
         self._advisories = await self.broker.connection.subscribe(
             MAX_DELIVERIES_ADVISORY, queue=ADVISORY_QUEUE, cb=self._on_max_deliveries
         )
+        self._queries = self._query_responder(blobs)
+        await self._queries.start()  # before the stages consume: it warms CLIP first
         await self.broker.start()
         log.info("worker_started", stages=[str(s) for s in self.stages], nats=self.nats_url)
 
     async def stop(self) -> None:
         if self._advisories is not None:
             await self._advisories.unsubscribe()
+        if self._queries is not None:
+            await self._queries.stop()  # answers in flight finish while the pools are open
         await self.broker.stop()  # waits for in-flight handlers (graceful_timeout)
         await self._cleanup.aclose()
         log.info("worker_stopped")

@@ -77,6 +77,7 @@ class Progress(msgspec.Struct, kw_only=True, frozen=True, tag_field="type", tag=
     state: ProgressState
     percent: float = 0.0
     message: str = ""
+    elapsed_s: float = 0.0  # on finished: how long the stage worked on this delivery
     at: float = msgspec.field(default_factory=_now)
 
 

@@ -68,6 +68,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     clip_pretrained: str = "laion2b_s34b_b79k"  # a hub tag, a local checkpoint path, or "none"
     clip_enabled: bool = True
     clip_allow_download: bool = False  # False: HF_HUB_OFFLINE, a missing model fails fast
+    # gateway
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # how clients reach the gateway; empty → http://host:port
+    jwt_secret: str = ""  # empty → generated once and kept in data_dir/secrets (0600)
+    access_token_ttl_s: float = 900.0
+    refresh_token_ttl_s: float = 30 * 24 * 3600.0
+    allow_registration: bool = True
+    max_upload_bytes: int = 1 << 30
+    rate_limit_per_minute: float = 600.0  # per user or API key; anonymous routes per client address
+    rate_limit_burst: int = 100
+    cors_origins: tuple[str, ...] = ()
+    sse_keepalive_s: float = 15.0
+    query_timeout_s: float = 30.0  # embedding a search example (text, image, audio) on a worker
     # logging
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"

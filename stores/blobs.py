@@ -102,7 +102,7 @@ def _write_batch(file: IO[bytes], digest: hashlib._Hash, batch: list[bytes]) -> 
         file.write(chunk)
 
 
-async def _spool(chunks: AsyncIterator[bytes], file: IO[bytes]) -> tuple[int, str]:
+async def spool(chunks: AsyncIterator[bytes], file: IO[bytes]) -> tuple[int, str]:
     """Write and hash the chunks off the event loop, holding at most ~_WRITE_BATCH in memory."""
     digest = hashlib.sha256()
     size = 0
@@ -178,7 +178,7 @@ class LocalBlobStore:
         path = self._path(key)
         file, tmp = await asyncio.to_thread(self._open_temp, path)
         try:
-            result = await _spool(chunks, file)
+            result = await spool(chunks, file)
             await asyncio.to_thread(self._commit, file, tmp, path)
         except BaseException:
             self._discard(file, tmp)
@@ -291,12 +291,12 @@ class S3BlobStore:
 
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> tuple[int, str]:
         validate_key(key)
-        with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
-            size, sha256 = await _spool(chunks, spool)
+        with tempfile.TemporaryFile(dir=self.spool_dir) as spooled:
+            size, sha256 = await spool(chunks, spooled)
 
             def upload() -> None:
-                spool.seek(0)
-                self.client.put_object(self.bucket, key, spool, size)
+                spooled.seek(0)
+                self.client.put_object(self.bucket, key, spooled, size)
 
             await self._call(key, upload)
         return size, sha256

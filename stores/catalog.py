@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from schemas.api import SearchFilters
 from schemas.events import Progress
+from stores.catalog_queries import after_cursor, encode_cursor, track_query
 
 TRACKS = "tracks"
 INDEXING_STAGE = "indexing"
@@ -74,6 +76,13 @@ def status_update(progress: Progress) -> tuple[Document, Document] | None:
     return key | _not_newer_than("status_at", progress.at), update
 
 
+def _words_matched(document: Document, words: list[str]) -> int:
+    tags = document.get("tags") or {}
+    fields = [document.get("filename", ""), tags.get("description", "")]
+    text = " ".join([*fields, *tags.get("mood", []), *tags.get("genre", [])]).lower()
+    return sum(1 for word in words if word in text)
+
+
 class Catalog:
     """Tracks of every tenant; `db` is exposed for the other catalog collections (users, keys)."""
 
@@ -105,13 +114,93 @@ class Catalog:
             [("tenant", ASCENDING), ("features.tempo_bpm", ASCENDING)], name="tenant_tempo"
         )
         await self.tracks.create_index(
-            [("tenant", ASCENDING), ("sha256", ASCENDING)], name="tenant_sha256"
+            [("tenant", ASCENDING), ("created_at", DESCENDING), ("track_id", DESCENDING)],
+            name="tenant_created",
         )
 
     async def upsert_track(self, tenant: str, track_id: str, fields: Document) -> None:
         """Set `fields` on the track, creating it if needed (tenant and track_id are the key)."""
         key = {"tenant": tenant, "track_id": track_id}
         await self.tracks.update_one(key, {"$set": fields | key}, upsert=True)
+
+    async def create_track(self, tenant: str, track_id: str, fields: Document) -> str | None:
+        """Record a new upload; None, or the id of the tenant's track with the same bytes.
+
+        The document `_id` is `tenant:sha256`, so the same bytes uploaded twice by one tenant
+        (even concurrently) map to one track: the second insert fails on the unique `_id`.
+        """
+        document = fields | {
+            "_id": f"{tenant}:{fields['sha256']}",
+            "tenant": tenant,
+            "track_id": track_id,
+        }
+        try:
+            await self.tracks.insert_one(document)
+        except DuplicateKeyError:
+            existing = await self.tracks.find_one({"_id": document["_id"]}, {"track_id": True})
+            if existing is None:  # deleted meanwhile: try once more
+                return await self.create_track(tenant, track_id, fields)
+            return str(existing["track_id"])
+        return None
+
+    async def find_upload(self, tenant: str, sha256: str) -> Document | None:
+        """The tenant's track with these bytes, if any (see create_track)."""
+        return await self.tracks.find_one({"_id": f"{tenant}:{sha256}"}, {"_id": False})
+
+    async def list_tracks(
+        self,
+        tenant: str,
+        filters: SearchFilters,
+        *,
+        words: list[str],
+        status: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Document], str | None]:
+        """A page of the tenant's tracks, newest first, and the cursor of the next page."""
+        query = track_query(tenant, filters, words=words, status=status)
+        if cursor:
+            query["$and"].append(after_cursor(cursor))
+        found = self.tracks.find(query, projection={"_id": False})
+        page = await found.sort([("created_at", DESCENDING), ("track_id", DESCENDING)]).to_list(
+            limit + 1
+        )
+        if len(page) <= limit:
+            return page, None
+        last = page[limit - 1]
+        return page[:limit], encode_cursor(last["created_at"], last["track_id"])
+
+    async def keyword_search(
+        self, tenant: str, words: list[str], filters: SearchFilters, limit: int
+    ) -> list[tuple[Document, int]]:
+        """Tracks mentioning any of `words` in file name or tags, most words matched first."""
+        if not words:
+            return []
+        query = track_query(tenant, filters, words=words, any_word=True)
+        documents = await self.tracks.find(query, projection={"_id": False}).to_list(None)
+        scored = [(doc, _words_matched(doc, words)) for doc in documents]
+        scored.sort(key=lambda item: (-item[1], -item[0].get("created_at", 0.0)))
+        return scored[:limit]
+
+    async def get_tracks(self, tenant: str, track_ids: list[str]) -> dict[str, Document]:
+        documents = await self.tracks.find(
+            {"tenant": tenant, "track_id": {"$in": track_ids}, "created_at": {"$exists": True}},
+            projection={"_id": False},
+        ).to_list(None)
+        return {doc["track_id"]: doc for doc in documents}
+
+    async def _count_by(self, field: str, match: Document) -> dict[str, int]:
+        groups = await self.tracks.aggregate(
+            [{"$match": match}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}]
+        )
+        return {str(group["_id"]): int(group["count"]) async for group in groups}
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Tracks of every tenant by status (the projection's latest finished stage or failed)."""
+        return await self._count_by("status", {"status": {"$exists": True}})
+
+    async def count_failed_by_stage(self) -> dict[str, int]:
+        return await self._count_by("failed_stage", {"status": FAILED_STATUS})
 
     async def get_track(self, tenant: str, track_id: str) -> Document | None:
         return await self.tracks.find_one(

@@ -62,7 +62,9 @@ def _match(field: str, value: str | list[str] | tuple[str, ...]) -> models.Field
 
 
 def build_filter(
-    tenant: str | None, filters: dict[str, Any] | None = None, exclude_track_id: str | None = None
+    tenant: str | None,
+    filters: dict[str, Any] | None = None,
+    exclude_track_id: str | list[str] | None = None,
 ) -> models.Filter:
     """A Qdrant filter from search filters; unknown names raise ValueError, None values are unset.
 
@@ -86,7 +88,7 @@ def build_filter(
         for field, bounds in ranges.items()
     )
     must_not: list[models.Condition] = (
-        [] if exclude_track_id is None else [_match("track_id", exclude_track_id)]
+        [_match("track_id", exclude_track_id)] if exclude_track_id else []
     )
     return models.Filter(must=must, must_not=must_not)
 
@@ -179,7 +181,7 @@ class VectorIndex:
         k: int,
         *,
         filters: dict[str, Any] | None = None,
-        exclude_track_id: str | None = None,
+        exclude_track_id: str | list[str] | None = None,
     ) -> list[VectorHit]:
         """The `k` nearest of the tenant's points by `vector_name` that pass `filters`."""
         if vector_name not in VECTOR_DIMS:

@@ -73,3 +73,25 @@ def progress_subject(tenant: str, track_id: str) -> str:
 def msg_id(track_id: str, stage: str, version: int) -> str:
     """Nats-Msg-Id of a stage's output: retries dedupe, a new stage version re-publishes."""
     return f"{track_id}:{stage}:{version}"
+
+
+# Search examples (text, image, audio) are turned into vectors by workers over core request/reply:
+# the gateway never runs models or analysis. Semantic queries go to embedding workers (CLIP),
+# audio examples to workers with the DSP pool (decode + features).
+QUERY_SEMANTIC_SUBJECT = "tonestream.query.semantic"
+QUERY_AUDIO_SUBJECT = "tonestream.query.audio"
+QUERY_QUEUE = "tonestream-query"
+
+
+def query_blob_key(tenant: str, query_id: str) -> str:
+    """Where the gateway parks an image or audio example while a worker embeds it."""
+    return f"queries/{tenant}/{query_id}"
+
+
+def track_blob_key(tenant: str, track_id: str) -> str:
+    """The original upload of a track; every later blob of the track shares its prefix."""
+    return f"{tenant}/{track_id}/original"
+
+
+def tenant_progress_subject(tenant: str) -> str:
+    return f"progress.{tenant}.*"

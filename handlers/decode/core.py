@@ -24,18 +24,16 @@ import soxr
 
 from handlers.decode.errors import DecodeError
 from handlers.decode.ffmpeg import ffmpeg_blocks, ffmpeg_path, ffprobe
-from handlers.decode.sniff import HEAD_BYTES, check_head, sniff, wav_header
 from schemas.payloads import DecodedAudio
+from stores.sniff import HEAD_BYTES, NotAudioError, check_head, wav_header
 
 __all__ = [
     "DecodeError",
     "DecodeResult",
     "ProbeInfo",
-    "check_head",
     "decode_to_analysis",
     "probe",
     "read_analysis",
-    "sniff",
 ]
 
 MIN_SAMPLE_RATE = 4_000
@@ -148,7 +146,10 @@ def _probe_ffmpeg(path: str, fmt: str | None, max_duration_s: float, timeout_s: 
 
 
 def _probe(path: str, head: bytes, max_duration_s: float, timeout_s: float) -> ProbeInfo:
-    fmt = check_head(head)
+    try:
+        fmt = check_head(head)
+    except NotAudioError as exc:
+        raise DecodeError(exc.reason) from None
     wav = wav_header(head)
     if wav is not None:  # libsndfile rejects some of these with cryptic messages
         _check_rate(wav.sample_rate)

@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from handlers.decode.core import (
-    DecodeError,
-    check_head,
-    decode_to_analysis,
-    probe,
-    read_analysis,
-    sniff,
-)
+from handlers.decode.core import DecodeError, decode_to_analysis, probe, read_analysis
+from stores.sniff import NotAudioError, check_head, sniff
 
 RATE = 22050
 
@@ -201,14 +195,14 @@ def test_sniff_reads_magic_bytes(head: bytes, expected: str | None) -> None:
     ],
 )
 def test_check_head_refuses_obvious_non_audio(head: bytes, reason: str) -> None:
-    with pytest.raises(DecodeError) as caught:
+    with pytest.raises(NotAudioError) as caught:
         check_head(head)
     assert caught.value.reason == reason
 
 
 def test_text_cut_inside_a_multibyte_character_is_still_text() -> None:
     head = ("ü" * 3000).encode()[:4095]
-    with pytest.raises(DecodeError, match="text file"):
+    with pytest.raises(NotAudioError, match="text file"):
         check_head(head)
 
 

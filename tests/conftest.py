@@ -1,4 +1,4 @@
-"""Real servers for the integration tests, each a child process started through the same
+"""Real servers for the integration and gateway tests, each a child process started through the same
 launcher code `tonestream up` uses.
 
 - `mongo_server`: the embedded SecantusDB catalog server (session);

@@ -1,10 +1,12 @@
 """What the first bytes of an upload say it is — the file name's extension is never trusted.
 
-Sniffing is cheap and runs before any decoder touches the file: obvious non-audio (empty files,
-text, executables, archives, documents, images) is refused with a readable reason instead of an
-opaque decoder error, and the format name picks the decoder and labels the track. The WAV header is
-also read here, because libsndfile refuses some absurd headers with unhelpful messages and silently
-shortens truncated WAV files, while the header itself states the rate, channels and data size.
+Shared by the gateway (refuse non-audio before anything is stored) and the decode stage (pick the
+decoder). Sniffing is cheap and runs before any decoder touches the file: obvious non-audio
+(empty files, text, executables, archives, documents, images) is refused with a readable reason
+instead of an opaque decoder error, and the format name picks the decoder and labels the track.
+The WAV header is also read here, because libsndfile refuses some absurd headers with unhelpful
+messages and silently shortens truncated WAV files, while the header itself states the rate,
+channels and data size.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from handlers.decode.errors import DecodeError
+
+class NotAudioError(ValueError):
+    """The bytes are certainly not decodable audio; `reason` is readable by the uploader."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 HEAD_BYTES = 4096
 """How many leading bytes the sniffers look at."""
@@ -80,6 +89,7 @@ class WavHeader(NamedTuple):
     sample_rate: int
     block_align: int
     data_bytes: int | None
+    data_offset: int | None  # where the data chunk's samples start
 
     @property
     def promised_frames(self) -> int | None:
@@ -187,12 +197,12 @@ def sniff(head: bytes) -> str | None:
 
 
 def check_head(head: bytes) -> str | None:
-    """Sniff the head; raise DecodeError for an empty file or obvious non-audio."""
+    """Sniff the head; raise NotAudioError for an empty file or obvious non-audio."""
     if not head:
-        raise DecodeError("empty file (0 bytes)")
+        raise NotAudioError("empty file (0 bytes)")
     name, what = _classify(head)
     if what:
-        raise DecodeError(f"not audio: {what}")
+        raise NotAudioError(f"not audio: {what}")
     return name
 
 
@@ -202,6 +212,7 @@ def wav_header(head: bytes) -> WavHeader | None:
         return None
     fmt: tuple[int, int, int, int] | None = None
     data_bytes: int | None = None
+    data_offset: int | None = None
     pos = 12
     while pos + 8 <= len(head):
         chunk, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
@@ -209,9 +220,9 @@ def wav_header(head: bytes) -> WavHeader | None:
             tag, channels, rate, _byte_rate, align = struct.unpack_from("<HHIIH", head, pos + 8)
             fmt = (tag, channels, rate, align)
         elif chunk == b"data":
-            data_bytes = size
+            data_bytes, data_offset = size, pos + 8
             break
         pos += 8 + size + (size & 1)
     if fmt is None:
         return None
-    return WavHeader(*fmt, data_bytes=data_bytes)
+    return WavHeader(*fmt, data_bytes=data_bytes, data_offset=data_offset)

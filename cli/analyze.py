@@ -1,0 +1,71 @@
+"""Offline analysis of one file with the pipeline's own cores, for `tonestream analyze`.
+
+The decode core writes the same analysis audio the decode stage stores, and `analyse_file` is
+the very function the features stage runs on it, so the numbers match what an ingest reports.
+`analyse_path` runs in a pool worker and imports the DSP stack there, so the CLI process (and
+every other command) starts without it; its result crosses back as a small Struct.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+
+class Analysis(msgspec.Struct, kw_only=True, frozen=True):
+    """The headline measurements of one file; `tonestream show` lists all of an ingested one."""
+
+    file: str
+    duration_s: float
+    tempo_bpm: float
+    tempo_confidence: float
+    key: str
+    mode: str
+    key_confidence: float
+    loudness_lufs: float
+    loudness_range_lu: float
+    true_peak_dbtp: float
+    source_format: str
+    source_sample_rate: int
+    source_channels: int
+
+
+class AnalysisFailure(msgspec.Struct, kw_only=True, frozen=True):
+    file: str
+    error: str
+
+
+def analyse_path(
+    file: str, *, target_rate: int, max_duration_s: float, timeout_s: float
+) -> Analysis:
+    """Decode and measure `file`; DecodeError (with a readable reason) when it is not usable."""
+    from handlers.decode.core import decode_to_analysis
+    from handlers.jobs import analyse_file
+
+    with tempfile.TemporaryDirectory(prefix="tonestream-analyze-") as tmp:
+        analysis_audio = str(Path(tmp) / "analysis.flac")
+        decoded = decode_to_analysis(
+            file,
+            analysis_audio,
+            target_rate=target_rate,
+            max_duration_s=max_duration_s,
+            timeout_s=timeout_s,
+        )
+        features = analyse_file(analysis_audio)
+    return Analysis(
+        file=file,
+        duration_s=features.duration_s,
+        tempo_bpm=features.tempo_bpm,
+        tempo_confidence=features.tempo_confidence,
+        key=features.key,
+        mode=features.mode,
+        key_confidence=features.key_confidence,
+        loudness_lufs=features.loudness_lufs,
+        loudness_range_lu=features.loudness_range_lu,
+        true_peak_dbtp=features.true_peak_dbtp,
+        source_format=decoded.source_format,
+        source_sample_rate=decoded.source_sample_rate,
+        source_channels=decoded.source_channels,
+    )

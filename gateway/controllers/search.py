@@ -1,0 +1,32 @@
+"""Search: one endpoint for any mix of text, an image, an audio example and track ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from gateway.deps import ServicesDep
+from gateway.search.engine import SearchEngine
+from schemas.api import SearchRequest, SearchResults, User
+
+
+class SearchController(Controller):
+    path = "/v1/search"
+    tags = ["search"]  # noqa: RUF012 - Litestar's declaration style
+
+    @post(
+        "/",
+        operation_id="search",
+        status_code=HTTP_200_OK,
+        description="Fuses one ranking from every input given (weighted reciprocal-rank fusion); "
+        "each hit says which inputs matched it. Text falls back to keywords over file names and "
+        "tags when semantic vectors are unavailable (`text_mode`, `notes`).",
+    )
+    async def search(
+        self, request: Request[User, Any, State], services: ServicesDep, data: JSONBody[SearchRequest]
+    ) -> SearchResults:
+        return await SearchEngine(services, request.user.user_id).search(data)

@@ -1,0 +1,257 @@
+"""Running searches for one tenant: each input becomes a ranking, the rankings are fused.
+
+- tracks: the mean of the given tracks' `audio` vectors, nearest neighbours excluding them;
+- audio example: parked as a blob, turned into an `audio` vector by a worker, then the same;
+- text: a CLIP vector from a worker → `semantic` neighbours; without CLIP, keywords over file
+  names and tags (the response says so);
+- image: a CLIP vector from a worker → `semantic` neighbours (needs CLIP; otherwise a note).
+Every mode takes the same filters and only ever sees the tenant's own tracks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
+
+from gateway.search.fusion import fuse
+from gateway.services import Services
+from gateway.views import track_summary
+from schemas.api import SearchFilters, SearchHit, SearchInput, SearchRequest, SearchResults
+from schemas.queries import AudioQuery, QueryVector, SemanticQuery
+from stores.catalog_queries import keywords
+from stores.vectors import AUDIO, SEMANTIC
+from streams.names import query_blob_key
+from streams.query import request_audio_vector, request_semantic_vector
+
+MAX_K = 200
+MAX_TRACK_INPUTS = 50
+MAX_EXAMPLE_BYTES = 8 << 20
+
+
+def candidates(k: int) -> int:
+    """How deep each input ranks before fusion: deeper than k, so fusion has overlap to find."""
+    return min(max(4 * k, 50), 500)
+
+
+@dataclass(slots=True)
+class _Rankings:
+    lists: dict[SearchInput, list[str]] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # single-input scores (cosine)
+    notes: list[str] = field(default_factory=list)
+    text_mode: str | None = None
+
+
+def _decode_example(name: str, data: str) -> bytes:
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ClientException(detail=f"{name}_base64 is not valid base64") from None
+    if not raw:
+        raise ClientException(detail=f"{name}_base64 is empty")
+    if len(raw) > MAX_EXAMPLE_BYTES:
+        raise ClientException(detail=f"{name} example exceeds {MAX_EXAMPLE_BYTES} bytes")
+    return raw
+
+
+class SearchEngine:
+    def __init__(self, services: Services, tenant: str) -> None:
+        self.services = services
+        self.tenant = tenant
+
+    # -- rankings --------------------------------------------------------------------------
+    async def _nearest(
+        self,
+        vector_name: str,
+        vector: list[float],
+        depth: int,
+        filters: SearchFilters,
+        exclude: list[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        hits = await self.services.vectors.search(
+            self.tenant,
+            vector_name,
+            vector,
+            depth,
+            filters=msgspec.structs.asdict(filters),
+            exclude_track_id=exclude,
+        )
+        return [(hit.track_id, hit.score) for hit in hits]
+
+    async def track_vector(self, track_ids: list[str]) -> list[float]:
+        """Mean of the tracks' audio vectors; 404 for an id that is not the tenant's."""
+        total: list[float] | None = None
+        for track_id in track_ids:
+            stored = await self.services.vectors.get(self.tenant, track_id)
+            if stored is None:
+                if await self.services.catalog.get_track(self.tenant, track_id) is None:
+                    raise NotFoundException(detail=f"no track {track_id}")
+                raise ClientException(
+                    status_code=HTTP_409_CONFLICT,
+                    detail=f"track {track_id} is not indexed yet; try again when it is",
+                )
+            vector = stored[0][AUDIO]
+            total = vector if total is None else [a + b for a, b in zip(total, vector, strict=True)]
+        assert total is not None
+        norm = math.sqrt(sum(x * x for x in total)) or 1.0
+        return [x / norm for x in total]
+
+    async def _with_parked_blob(
+        self, data: bytes, ask: Callable[[str], Awaitable[QueryVector]]
+    ) -> QueryVector:
+        key = query_blob_key(self.tenant, uuid.uuid4().hex)
+        await self.services.blobs.put_bytes(key, data)
+        try:
+            return await ask(key)
+        finally:
+            await self.services.blobs.delete(key)
+
+    async def _semantic(self, query: SemanticQuery) -> QueryVector:
+        return await request_semantic_vector(
+            self.services.nc, query, self.services.settings.query_timeout_s
+        )
+
+    async def _text_ranking(
+        self, text: str, depth: int, filters: SearchFilters, out: _Rankings
+    ) -> None:
+        answer = await self._semantic(SemanticQuery(text=text))
+        if answer.vector is not None:
+            out.text_mode = "semantic"
+            hits = await self._nearest(SEMANTIC, answer.vector, depth, filters)
+            out.lists["text"] = [track_id for track_id, _ in hits]
+            out.scores.update(hits)
+            return
+        out.text_mode = "keyword"
+        out.notes.append(
+            f"semantic search unavailable ({answer.unavailable or answer.error}); "
+            "text was matched by keywords over file names and tags"
+        )
+        words = keywords(text)
+        found = await self.services.catalog.keyword_search(self.tenant, words, filters, depth)
+        out.lists["text"] = [doc["track_id"] for doc, _ in found]
+        out.scores.update((doc["track_id"], count / len(words)) for doc, count in found)
+
+    async def _image_ranking(
+        self, image: bytes, depth: int, filters: SearchFilters, out: _Rankings
+    ) -> None:
+        answer = await self._with_parked_blob(
+            image, lambda key: self._semantic(SemanticQuery(image_key=key))
+        )
+        if answer.error:
+            raise ClientException(status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=answer.error)
+        if answer.vector is None:
+            out.notes.append(f"image search unavailable: {answer.unavailable}")
+            return
+        hits = await self._nearest(SEMANTIC, answer.vector, depth, filters)
+        out.lists["image"] = [track_id for track_id, _ in hits]
+        out.scores.update(hits)
+
+    async def _audio_ranking(
+        self, audio: bytes, depth: int, filters: SearchFilters, out: _Rankings
+    ) -> None:
+        answer = await self._with_parked_blob(
+            audio,
+            lambda key: request_audio_vector(
+                self.services.nc, AudioQuery(blob_key=key), self.services.settings.query_timeout_s
+            ),
+        )
+        if answer.error:
+            raise ClientException(
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=f"audio example: {answer.error}"
+            )
+        if answer.vector is None:
+            out.notes.append(f"audio example search unavailable: {answer.unavailable}")
+            return
+        hits = await self._nearest(AUDIO, answer.vector, depth, filters)
+        out.lists["audio"] = [track_id for track_id, _ in hits]
+        out.scores.update(hits)
+
+    async def _tracks_ranking(
+        self, track_ids: list[str], depth: int, filters: SearchFilters, out: _Rankings
+    ) -> None:
+        vector = await self.track_vector(track_ids)
+        hits = await self._nearest(AUDIO, vector, depth, filters, exclude=track_ids)
+        out.lists["tracks"] = [track_id for track_id, _ in hits]
+        out.scores.update(hits)
+
+    # -- public ----------------------------------------------------------------------------
+    async def _results(
+        self, out: _Rankings, weights: dict[str, float], k: int, inputs: list[SearchInput]
+    ) -> SearchResults:
+        fused = fuse(out.lists, weights, k)
+        single = len(out.lists) == 1
+        documents = await self.services.catalog.get_tracks(
+            self.tenant, [hit.track_id for hit in fused]
+        )
+        hits = [
+            SearchHit(
+                track_id=hit.track_id,
+                score=round(out.scores[hit.track_id] if single else hit.score, 6),
+                matched=list(hit.matched),  # type: ignore[arg-type]
+                track=track_summary(documents[hit.track_id]),
+            )
+            for hit in fused
+            if hit.track_id in documents  # deleted since it was indexed
+        ]
+        return SearchResults(
+            results=hits,
+            inputs=inputs,
+            text_mode=out.text_mode,  # type: ignore[arg-type]
+            notes=out.notes,
+        )
+
+    async def similar(self, track_id: str, k: int, filters: SearchFilters) -> SearchResults:
+        out = _Rankings()
+        await self._tracks_ranking([track_id], candidates(k), filters, out)
+        return await self._results(out, {}, k, ["tracks"])
+
+    async def search(self, request: SearchRequest) -> SearchResults:
+        inputs = _check(request)
+        depth, filters, out = candidates(request.k), request.filters, _Rankings()
+        if request.track_ids:
+            await self._tracks_ranking(request.track_ids, depth, filters, out)
+        if request.audio_base64:
+            audio = _decode_example("audio", request.audio_base64)
+            await self._audio_ranking(audio, depth, filters, out)
+        if request.image_base64:
+            image = _decode_example("image", request.image_base64)
+            await self._image_ranking(image, depth, filters, out)
+        if request.text and request.text.strip():
+            await self._text_ranking(request.text.strip(), depth, filters, out)
+        if not out.lists:
+            raise ClientException(
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                detail="none of the search inputs could be used: " + "; ".join(out.notes),
+            )
+        weights: dict[str, Any] = msgspec.structs.asdict(request.weights)
+        return await self._results(out, weights, request.k, inputs)
+
+
+def _check(request: SearchRequest) -> list[SearchInput]:
+    """The inputs present; 400 for no input, bad k, negative weights or too many track ids."""
+    if not 1 <= request.k <= MAX_K:
+        raise ClientException(detail=f"k must be between 1 and {MAX_K}")
+    if any(weight < 0 for weight in msgspec.structs.astuple(request.weights)):
+        raise ClientException(detail="weights must not be negative")
+    if len(request.track_ids) > MAX_TRACK_INPUTS:
+        raise ClientException(detail=f"at most {MAX_TRACK_INPUTS} track_ids per search")
+    present: list[tuple[SearchInput, object]] = [
+        ("text", request.text and request.text.strip()),
+        ("image", request.image_base64),
+        ("audio", request.audio_base64),
+        ("tracks", request.track_ids),
+    ]
+    inputs = [name for name, value in present if value]
+    if not inputs:
+        raise ClientException(
+            detail="give at least one of text, image_base64, audio_base64, track_ids"
+        )
+    return inputs

@@ -1,0 +1,58 @@
+"""Catalog documents → API Structs: the one place that knows both shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from schemas.api import StageState, Track, TrackLinks, TrackSummary
+
+Document = dict[str, Any]
+
+
+def track_links(track_id: str) -> TrackLinks:
+    base = f"/v1/tracks/{track_id}"
+    return TrackLinks(self=base, events=f"{base}/events", audio=f"{base}/audio")
+
+
+def track_summary(doc: Document) -> TrackSummary:
+    features: Document = doc.get("features") or {}
+    tags: Document = doc.get("tags") or {}
+    return TrackSummary(
+        track_id=doc["track_id"],
+        filename=doc.get("filename", ""),
+        status=doc.get("status", "uploaded"),
+        created_at=doc.get("created_at", 0.0),
+        size_bytes=doc.get("size_bytes", 0),
+        duration_s=features.get("duration_s"),
+        tempo_bpm=features.get("tempo_bpm"),
+        key=features.get("key"),
+        mode=features.get("mode"),
+        mood=tags.get("mood", []),
+        genre=tags.get("genre", []),
+        failure_reason=doc.get("failure_reason"),
+    )
+
+
+def track_detail(doc: Document) -> Track:
+    stages = {
+        name: msgspec.convert(state, StageState) for name, state in doc.get("stages", {}).items()
+    }
+    return Track(
+        track_id=doc["track_id"],
+        filename=doc.get("filename", ""),
+        status=doc.get("status", "uploaded"),
+        created_at=doc.get("created_at", 0.0),
+        sha256=doc.get("sha256", ""),
+        size_bytes=doc.get("size_bytes", 0),
+        content_type=doc.get("content_type", ""),
+        stages=stages,
+        failure_reason=doc.get("failure_reason"),
+        failed_stage=doc.get("failed_stage"),
+        features=doc.get("features"),
+        tags=doc.get("tags"),
+        audio=doc.get("audio"),
+        semantic_model=doc.get("semantic_model"),
+        links=track_links(doc["track_id"]),
+    )

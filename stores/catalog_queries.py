@@ -1,0 +1,108 @@
+"""MongoDB queries over the catalog built from API filters: pure functions, tested alone.
+
+The same search filters (schemas.api.SearchFilters) apply to listing, keyword search and — through
+stores.vectors.build_filter — to vector search, so every search mode filters alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from schemas.api import SearchFilters
+
+Document = dict[str, Any]
+
+_RANGES = {
+    "tempo_min": ("features.tempo_bpm", "$gte"),
+    "tempo_max": ("features.tempo_bpm", "$lte"),
+    "duration_min": ("features.duration_s", "$gte"),
+    "duration_max": ("features.duration_s", "$lte"),
+}
+_EQUALS = {
+    "key": "features.key",
+    "mode": "features.mode",
+    "mood": "tags.mood",  # an array field: matches when any element equals the value
+    "genre": "tags.genre",
+}
+KEYWORD_FIELDS = ("filename", "tags.mood", "tags.genre", "tags.description")
+MAX_KEYWORDS = 16
+
+
+class InvalidCursorError(ValueError):
+    """A page cursor that this catalog did not hand out."""
+
+
+def filter_conditions(filters: SearchFilters) -> list[Document]:
+    conditions: list[Document] = []
+    ranges: dict[str, Document] = {}
+    for name, (field, op) in _RANGES.items():
+        value = getattr(filters, name)
+        if value is not None:
+            ranges.setdefault(field, {})[op] = float(value)
+    conditions.extend({field: bounds} for field, bounds in ranges.items())
+    for name, field in _EQUALS.items():
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append({field: value})
+    return conditions
+
+
+def keywords(text: str) -> list[str]:
+    """Lower-case words of a free-text query (at most MAX_KEYWORDS, no duplicates)."""
+    words = dict.fromkeys(re.findall(r"[\w#]+", text.lower()))
+    return list(words)[:MAX_KEYWORDS]
+
+
+def _mentions(word: str) -> Document:
+    pattern = {"$regex": re.escape(word), "$options": "i"}
+    return {"$or": [{field: pattern} for field in KEYWORD_FIELDS]}
+
+
+def track_query(
+    tenant: str,
+    filters: SearchFilters,
+    *,
+    words: Sequence[str] = (),
+    any_word: bool = False,
+    status: str | None = None,
+) -> Document:
+    """The tenant's uploaded tracks passing `filters` and mentioning the words (all, or any)."""
+    conditions: list[Document] = [{"tenant": tenant}, {"created_at": {"$exists": True}}]
+    conditions.extend(filter_conditions(filters))
+    if words:
+        mentions = [_mentions(word) for word in words]
+        conditions.append({"$or": mentions} if any_word else {"$and": mentions})
+    if status is not None:
+        conditions.append({"status": status})
+    return {"$and": conditions}
+
+
+class _Cursor(msgspec.Struct, array_like=True, frozen=True):
+    created_at: float
+    track_id: str
+
+
+def encode_cursor(created_at: float, track_id: str) -> str:
+    raw = msgspec.json.encode(_Cursor(created_at, track_id))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def after_cursor(cursor: str) -> Document:
+    """Condition selecting tracks after `cursor` in (created_at, track_id) descending order."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        last = msgspec.json.decode(raw, type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page") from exc
+    return {
+        "$or": [
+            {"created_at": {"$lt": last.created_at}},
+            {"created_at": last.created_at, "track_id": {"$lt": last.track_id}},
+        ]
+    }
