@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import jwt
@@ -65,6 +65,12 @@ async def socket(socket: WebSocket[User, Credential, State]) -> None:
     await socket.close()
 
 
+def in_process(app: Litestar) -> httpx.AsyncClient:
+    """A client calling `app` on this event loop (Litestar's own test client uses a thread)."""
+    transport = httpx.ASGITransport(app=cast(Any, app))
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway")
+
+
 def _services(state: State) -> Services:
     services: Services = state.services
     return services
@@ -114,8 +120,7 @@ async def accounts(catalog: Catalog, settings: Settings) -> Accounts:
 
 @pytest.fixture
 async def client(accounts: Accounts, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=auth_app(accounts, settings))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process(auth_app(accounts, settings)) as client:
         yield client
 
 
@@ -236,21 +241,14 @@ async def test_logout_revokes_the_family(accounts: Accounts) -> None:
 
 # -- the HTTP API ------------------------------------------------------------------------------
 async def test_register(client: httpx.AsyncClient, accounts: Accounts, settings: Settings) -> None:
-    response = await client.post(
-        "/v1/auth/register", json={"username": "ada", "password": PASSWORD}
-    )
+    credentials = {"username": "ada", "password": PASSWORD}
+    response = await client.post("/v1/auth/register", json=credentials)
     assert response.status_code == 201
-    assert response.json() == {
-        "user_id": response.json()["user_id"],
-        "username": "ada",
-        "role": "user",
-    }
-    again = await client.post("/v1/auth/register", json={"username": "ada", "password": PASSWORD})
-    assert again.status_code == 409
+    body = response.json()
+    assert body == {"user_id": body["user_id"], "username": "ada", "role": "user"}
+    assert (await client.post("/v1/auth/register", json=credentials)).status_code == 409
     for username in ("Ada", "ab", "-ada", "a" * 65, "ada lovelace", "ädä"):
-        bad = await client.post(
-            "/v1/auth/register", json={"username": username, "password": PASSWORD}
-        )
+        bad = await client.post("/v1/auth/register", json=credentials | {"username": username})
         assert bad.status_code == 400, username
         assert "username must be" in bad.json()["detail"]
     short = await client.post("/v1/auth/register", json={"username": "bob", "password": "1234567"})
@@ -258,11 +256,9 @@ async def test_register(client: httpx.AsyncClient, accounts: Accounts, settings:
     assert "password must be" in short.json()["detail"]
 
     closed = auth_app(accounts, msgspec.structs.replace(settings, allow_registration=False))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=closed), base_url="http://gateway"
-    ) as closed_client:
+    async with in_process(closed) as closed_client:
         refused = await closed_client.post(
-            "/v1/auth/register", json={"username": "eve", "password": PASSWORD}
+            "/v1/auth/register", json=credentials | {"username": "eve"}
         )
     assert refused.status_code == 403
 
@@ -293,7 +289,7 @@ async def test_everything_else_requires_auth(client: httpx.AsyncClient) -> None:
     assert (await client.post("/v1/auth/logout", json={"refresh_token": "x"})).status_code == 401
 
 
-def _forged(key: bytes | None, algorithm: str, **changes: Any) -> str:
+def _forged(key: bytes | str, algorithm: str, **changes: Any) -> str:
     now = int(time.time())
     claims = {
         "sub": "0" * 32,
@@ -309,7 +305,7 @@ def _forged(key: bytes | None, algorithm: str, **changes: Any) -> str:
 @pytest.mark.parametrize(
     ("forge", "reason"),
     [
-        (lambda secret: _forged(None, "none"), "algorithm not allowed"),
+        (lambda secret: _forged("", "none"), "algorithm not allowed"),
         (lambda secret: _forged(b"not the gateway's key" * 4, "HS256"), "signature"),
         (
             lambda secret: _forged(
@@ -445,7 +441,7 @@ async def test_gateway_requires_auth_everywhere_but_health_and_docs(gateway: Gat
     secret = (gateway.settings.data_path / "secrets" / "jwt.key").read_bytes().strip()
     assert (await client.get("/v1/tracks", headers=headers)).status_code == 200
     forged = {
-        "alg none": _forged(None, "none"),
+        "alg none": _forged("", "none"),
         "wrong key": _forged(b"not the gateway's key" * 4, "HS256"),
         "expired": _forged(secret, "HS256", iat=int(time.time()) - 60, exp=int(time.time()) - 1),
         "missing exp": _forged(secret, "HS256", exp=None),

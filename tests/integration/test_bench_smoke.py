@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bench.accuracy import (
+    MAX_BPM,
+    MIN_BPM,
+    OCTAVE_FACTORS,
+    accuracy_table,
+    key_score,
+    measure_accuracy,
+    tempo_correct,
+)
 from bench.ingest import measure_ingest
+from bench.search import KINDS, K, measure_search, search_table
 from streams.names import Stage
 
 
@@ -21,3 +33,71 @@ async def test_ingest_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
     assert result["peak_rss_mb"]["main"] > 50
     assert 50 < result["pool_worker_peak_rss_mb"] < 4096
     assert 0 < result["cpu_utilisation"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("estimate", "truth", "score"),
+    [
+        (("C", "major"), ("C", "major"), 1.0),
+        (("G", "major"), ("C", "major"), 0.5),  # fifth above
+        (("F", "minor"), ("A#", "minor"), 0.5),  # fifth below
+        (("A", "minor"), ("C", "major"), 0.3),  # relative minor
+        (("D#", "major"), ("C", "minor"), 0.3),  # relative major
+        (("E", "minor"), ("E", "major"), 0.2),  # parallel
+        (("G", "minor"), ("C", "major"), 0.0),
+        (("D", "major"), ("C", "major"), 0.0),
+    ],
+)
+def test_key_score_follows_mirex(
+    estimate: tuple[str, str], truth: tuple[str, str], score: float
+) -> None:
+    assert key_score(*estimate, *truth) == score
+
+
+def test_tempo_accuracy_tolerance_and_octaves() -> None:
+    assert tempo_correct(124.7, 120.0)
+    assert tempo_correct(115.3, 120.0)
+    assert not tempo_correct(125.0, 120.0)
+    assert not tempo_correct(240.0, 120.0)
+    for factor in (2.0, 0.5, 3.0, 1 / 3):
+        assert tempo_correct(120.0 * factor * 1.03, 120.0, OCTAVE_FACTORS)
+    assert not tempo_correct(180.0, 120.0, OCTAVE_FACTORS)  # ×1.5 is not an octave error
+
+
+def test_accuracy_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
+    result = measure_accuracy(tmp_path, pieces=5, seconds=8.0)
+
+    assert result["pieces"] == len(result["details"]) == 5
+    pieces = result["details"]
+    assert {piece["path"].rsplit(".", 1)[1] for piece in pieces} == {"wav", "flac", "ogg"}
+    assert len({(piece["key"], piece["mode"]) for piece in pieces}) == 5
+    assert all(MIN_BPM <= piece["bpm"] <= MAX_BPM for piece in pieces)
+    assert set(result["systems"]) == {"tonestream", "librosa"}
+    for name, system in result["systems"].items():
+        for metric in ("tempo_acc1", "tempo_acc2", "key_weighted", "key_exact"):
+            assert 0.0 <= system[metric] <= 1.0, (name, metric)
+        assert system["tempo_acc1"] <= system["tempo_acc2"]
+        assert system["key_exact"] <= system["key_weighted"]
+        assert 0 < system["s_per_track_median"] < 30
+        assert system["x_realtime"] == pytest.approx(8.0 / system["s_per_track_mean"])
+        assert all(piece[name]["bpm"] > 0 and piece[name]["seconds"] > 0 for piece in pieces)
+    assert "librosa baseline" in accuracy_table(result)
+
+
+async def test_search_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
+    result = await measure_search(tmp_path, sizes=[300, 150], queries=8)
+
+    assert list(result["sizes"]) == ["150", "300"]
+    for size, run in result["sizes"].items():
+        assert run["count"] == int(size)
+        assert run["upsert_ms"] > 0
+        for kind in KINDS:
+            stats = run[kind]
+            assert stats["queries"] == 8
+            assert 0 < stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"] < 60_000
+            assert 0 < stats["mean_hits"] <= K
+        for kind in ("similar", "text", "fused"):
+            assert run[kind]["mean_hits"] == K
+        assert run["similar"]["query_track_returned"] == 0
+        assert run["filtered"]["query_track_returned"] == 0
+    assert "not measured in this run" in search_table(result)
