@@ -1,8 +1,9 @@
 """Authentication end to end against the real Mongo-protocol server: accounts, API keys,
 rotating refresh tokens, and the middleware and controller in a small Litestar app.
 
-The app here has only the auth pieces (plus a few probe routes), so these tests need no NATS or
-Qdrant; requests go through httpx's in-process ASGI transport, on the test's own event loop.
+Most tests use an app with only the auth pieces (plus a few probe routes), so they need no NATS
+or Qdrant; requests go through httpx's in-process ASGI transport, on the test's own event loop.
+The last ones check the same rules through the real gateway with all its middleware.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -98,7 +100,7 @@ def auth_app(accounts: Accounts, settings: Settings) -> Litestar:
 
 # -- fixtures ----------------------------------------------------------------------------------
 @pytest.fixture
-def settings(tmp_path: Any) -> Settings:
+def settings(tmp_path: Path) -> Settings:
     return settings_from_env({}, data_dir=str(tmp_path))
 
 
