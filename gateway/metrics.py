@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
@@ -113,7 +114,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     """Times every HTTP request into the app's `Metrics` (found on app state)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()

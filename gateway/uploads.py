@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 from litestar import Request
@@ -70,7 +71,7 @@ def too_large(max_bytes: int) -> HTTPException:
     )
 
 
-def check_declared_size(request: Request[object, object, object], max_bytes: int) -> None:
+def check_declared_size(request: Request[Any, Any, Any], max_bytes: int) -> None:
     """413 from Content-Length alone, before a byte of the body is read."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -176,7 +177,7 @@ def _status_for(reason: str) -> int:
 
 @contextlib.asynccontextmanager
 async def receive_upload(
-    request: Request[object, object, object], spool_dir: Path, max_bytes: int
+    request: Request[Any, Any, Any], spool_dir: Path, max_bytes: int
 ) -> AsyncIterator[SpooledUpload]:
     """Spool, hash and sniff the request's audio; the spool file is removed on exit, always.
 

@@ -16,7 +16,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import msgspec
 from litestar.exceptions import ClientException, NotFoundException
@@ -44,10 +44,10 @@ def candidates(k: int) -> int:
 
 @dataclass(slots=True)
 class _Rankings:
-    lists: dict[SearchInput, list[str]] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)  # input name → track ids
     scores: dict[str, float] = field(default_factory=dict)  # single-input scores (cosine)
     notes: list[str] = field(default_factory=list)
-    text_mode: str | None = None
+    text_mode: Literal["semantic", "keyword"] | None = None
 
 
 def _decode_example(name: str, data: str) -> bytes:
@@ -195,7 +195,7 @@ class SearchEngine:
             SearchHit(
                 track_id=hit.track_id,
                 score=round(out.scores[hit.track_id] if single else hit.score, 6),
-                matched=list(hit.matched),  # type: ignore[arg-type]
+                matched=cast("list[SearchInput]", list(hit.matched)),
                 track=track_summary(documents[hit.track_id]),
             )
             for hit in fused
@@ -204,7 +204,7 @@ class SearchEngine:
         return SearchResults(
             results=hits,
             inputs=inputs,
-            text_mode=out.text_mode,  # type: ignore[arg-type]
+            text_mode=out.text_mode,
             notes=out.notes,
         )
 
