@@ -200,13 +200,10 @@ def librosa_baseline(path: Path) -> tuple[float, str, str]:
     return float(np.atleast_1d(tempo)[0]), *krumhansl_key(chroma)
 
 
-def _run(analyser: Analyser, pieces: list[Piece]) -> list[Estimate]:
-    estimates = []
-    for piece in pieces:
-        began = time.perf_counter()
-        bpm, key, mode = analyser(piece.path)
-        estimates.append(Estimate(bpm, key, mode, time.perf_counter() - began))
-    return estimates
+def _estimate(analyser: Analyser, piece: Piece) -> Estimate:
+    began = time.perf_counter()
+    bpm, key, mode = analyser(piece.path)
+    return Estimate(bpm, key, mode, time.perf_counter() - began)
 
 
 def summarise(pieces: list[Piece], estimates: list[Estimate], seconds: float) -> dict[str, Any]:
@@ -241,18 +238,23 @@ def summarise(pieces: list[Piece], estimates: list[Estimate], seconds: float) ->
 def measure_accuracy(work: Path, pieces: int, seconds: float, seed: int = 0) -> dict[str, Any]:
     """Generate the set under `work`, analyse it with both systems, score both."""
     folder = work / "accuracy"
-    with phase(f"accuracy: rendering {pieces} + 1 warm-up labelled pieces of {seconds:g} s"):
-        warmup, *labelled = make_pieces(folder, pieces + 1, seconds, seed)
+    with phase(f"accuracy: rendering {pieces} labelled pieces of {seconds:g} s and a warm-up"):
+        labelled = make_pieces(folder, pieces, seconds, seed)
+        warmup = make_pieces(folder / "warm-up", 1, seconds, seed + 1)[0]
     systems: dict[str, Analyser] = {
         "tonestream": Tonestream(folder / "analysis.flac"),
         "librosa": librosa_baseline,
     }
-    estimates: dict[str, list[Estimate]] = {}
     for name, analyser in systems.items():
         with phase(f"accuracy: {name} warm-up on the extra piece (not scored)"):
             analyser(warmup.path)
-        with phase(f"accuracy: {name} on {len(labelled)} pieces"):
-            estimates[name] = _run(analyser, labelled)
+    estimates: dict[str, list[Estimate]] = {name: [] for name in systems}
+    # The systems take turns on each piece, first one then the other, so a change in the
+    # machine's load during the run weighs on both alike.
+    with phase(f"accuracy: both systems on {len(labelled)} pieces, taking turns"):
+        for i, piece in enumerate(labelled):
+            for name in list(systems)[:: 1 if i % 2 == 0 else -1]:
+                estimates[name].append(_estimate(systems[name], piece))
     return {
         "pieces": len(labelled),
         "piece_seconds": seconds,
@@ -303,7 +305,8 @@ def accuracy_table(result: dict[str, Any]) -> str:
         ),
         ("key exact", _pct(ours["key_exact"]), _pct(base["key_exact"]), "—"),
         (
-            f"time per {result['piece_seconds']:g}-s piece, mean (decode + tempo + key)",
+            f"time per {result['piece_seconds']:g}-s piece, mean (decode + tempo + key, "
+            "after one unscored warm-up piece each)",
             timing(ours),
             timing(base),
             f"≤ librosa: {verdict(no_slower)}",

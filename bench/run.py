@@ -35,6 +35,7 @@ FULL = {
     "accuracy_seconds": 30.0,
     "search_sizes": [1_000, 10_000, 50_000],
     "search_queries": 100,
+    "search_budget_s": 60.0,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -85,7 +86,9 @@ async def _accuracy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    return await measure_search(work, args.search_sizes, args.search_queries, args.seed)
+    return await measure_search(
+        work, args.search_sizes, args.search_queries, args.search_budget_s, args.seed
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--accuracy-seconds", type=float, help="length of each labelled piece")
     parser.add_argument("--search-sizes", type=_sizes, help="index sizes, e.g. 1000,10000,50000")
     parser.add_argument("--search-queries", type=int, help="timed queries per kind and size")
+    parser.add_argument(
+        "--search-budget-s",
+        type=float,
+        help="seconds of timed queries per kind and size after which a kind stops early",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

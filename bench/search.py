@@ -53,6 +53,7 @@ TENANT = "bench"
 K = 10
 TEMPO_WINDOW = 0.05
 WARMUP_QUERIES = 3
+MIN_QUERIES = 20
 FUSION_WEIGHTS = {"tracks": 1.0, "text": 1.0}
 SEMANTIC_SPREAD = 0.35  # noise around a style's centre, relative to the unit-norm centre
 TARGET_SIZE, TARGET_P95_MS = 10_000, 50.0
@@ -191,22 +192,24 @@ class _Queries:
 
 
 async def _time_kind(
-    query: Callable[[str], Awaitable[list[str]]], library: _Library, count: int
+    query: Callable[[str], Awaitable[list[str]]], library: _Library, count: int, budget_s: float
 ) -> dict[str, Any]:
-    """Latency percentiles of `count` queries after WARMUP_QUERIES untimed ones."""
+    """Latency percentiles of up to `count` queries after WARMUP_QUERIES untimed ones; past
+    `budget_s` it stops early (after MIN_QUERIES at least), so a slow size cannot stall a run."""
     for _ in range(WARMUP_QUERIES):
         await query(library.pick())
-    latencies, sizes, self_hits = [], [], 0
-    for _ in range(count):
+    latencies: list[float] = []
+    sizes, self_hits = [], 0
+    while len(latencies) < count and (len(latencies) < MIN_QUERIES or sum(latencies) < budget_s):
         track_id = library.pick()
         began = time.perf_counter()
         found = await query(track_id)
-        latencies.append(1000 * (time.perf_counter() - began))
+        latencies.append(time.perf_counter() - began)
         sizes.append(len(found))
         self_hits += track_id in found
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+    p50, p95, p99 = 1000 * np.percentile(latencies, [50, 95, 99])
     return {
-        "queries": count,
+        "queries": len(latencies),
         "p50_ms": round(float(p50), 2),
         "p95_ms": round(float(p95), 2),
         "p99_ms": round(float(p99), 2),
@@ -216,25 +219,28 @@ async def _time_kind(
 
 
 async def _grow(index: VectorIndex, library: _Library, size: int) -> float:
-    """Upsert tracks until the index holds `size`; returns milliseconds per upsert."""
+    """Upsert tracks until the index holds `size`; returns milliseconds per upsert call."""
     added = size - len(library.track_ids)
-    began = time.perf_counter()
+    spent = 0.0
     with warnings.catch_warnings():
         # local mode advises a server past 20k points; measuring that cost is this section's job
         warnings.filterwarnings("ignore", "Local mode is not recommended", UserWarning)
         for _ in range(added):
             track_id, audio, semantic, payload = library.track()
+            began = time.perf_counter()
             await index.upsert(TENANT, track_id, audio, semantic, payload)
-    return 1000 * (time.perf_counter() - began) / max(added, 1)
+            spent += time.perf_counter() - began
+    return 1000 * spent / max(added, 1)
 
 
 async def measure_search(
-    work: Path, sizes: list[int], queries: int, seed: int = 0
+    work: Path, sizes: list[int], queries: int, budget_s: float = 60.0, seed: int = 0
 ) -> dict[str, Any]:
     """Latency per kind of query at each size (ascending), on one growing local-mode index."""
     settings = settings_from_env({}, data_dir=str(work / "search"))
     index = await VectorIndex.open(settings)
     library = _Library(seed)
+    ask = _Queries(index, library)
     runs: dict[str, Any] = {}
     try:
         await index.ensure_collection()
@@ -242,10 +248,9 @@ async def measure_search(
             with phase(f"search: index grows to {size} tracks"):
                 upsert_ms = await _grow(index, library, size)
             run: dict[str, Any] = {"upsert_ms": round(upsert_ms, 3)}
-            queries_ = _Queries(index, library)
             for kind in KINDS:
-                with phase(f"search: {queries} {KIND_LABELS[kind]} queries at {size}"):
-                    run[kind] = await _time_kind(getattr(queries_, kind), library, queries)
+                with phase(f"search: {KIND_LABELS[kind]} queries at {size} tracks"):
+                    run[kind] = await _time_kind(getattr(ask, kind), library, queries, budget_s)
             run["count"] = await index.count(TENANT)
             runs[str(size)] = run
     finally:

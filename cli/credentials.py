@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from stores.accounts import Accounts, UsernameTaken
+if TYPE_CHECKING:  # the client commands read credentials without loading the database driver
+    from stores.accounts import Accounts
 
 FILENAME = "credentials.json"
 ADMIN = "admin"
@@ -47,6 +49,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 async def ensure_local_admin(accounts: Accounts, data_dir: Path, url: str) -> LocalCredentials:
     """The saved credentials (URL refreshed), or a new admin user and API key saved 0600."""
+    from stores.accounts import UsernameTaken
+
     saved = load_credentials(data_dir)
     if saved is not None and await accounts.user_for_api_key(saved.api_key) is not None:
         if saved.url != url:

@@ -1,9 +1,10 @@
 """`tonestream ingest`: upload files, a few at a time, and optionally follow each to its end.
 
-Each file is hashed here first. The same bytes named twice in one run are uploaded once; bytes the
-gateway already has come back as `duplicate` (and one already indexed or failed is not waited
-for); the gateway's sha256 must match the local one, so a file that changed while it was read is
-reported instead of being indexed under the wrong content. With `wait`, each track's progress
+Each file is hashed here first. The same bytes named twice in one run are uploaded once; bytes
+the gateway already has are not sent at all (asked by hash) and come back as `duplicate` (one
+already indexed or failed is not waited for); the gateway's sha256 must match the local one, so
+a file that changed while it was read is reported instead of being indexed under the wrong
+content. With `wait`, each track's progress
 stream (its history first, then live events) is followed until its final event.
 
 Errors that would hit every file (gateway unreachable, key refused) stop the whole run; any
@@ -20,7 +21,7 @@ from typing import Protocol
 import msgspec
 
 from cli.client import Gateway, GatewayError
-from schemas.api import UploadAccepted
+from schemas.api import TrackLinks, UploadAccepted
 from schemas.events import Progress
 
 INDEXED = "indexed"
@@ -116,9 +117,24 @@ class Ingest:
         future.set_result(result)
         return result
 
+    async def _uploaded_before(self, sha256: str) -> UploadAccepted | None:
+        """The gateway's track with these bytes, asked by hash: nothing needs sending."""
+        page = await self.gateway.tracks({"sha256": sha256, "limit": 1})
+        if not page.items:
+            return None
+        track = page.items[0]
+        return UploadAccepted(
+            track_id=track.track_id,
+            status=track.status,
+            duplicate=True,
+            sha256=sha256,
+            size_bytes=track.size_bytes,
+            links=TrackLinks.of(track.track_id),
+        )
+
     async def _send(self, path: Path, size: int, sha256: str) -> IngestResult:
         try:
-            answer = await self.gateway.upload(
+            answer = await self._uploaded_before(sha256) or await self.gateway.upload(
                 path, size, lambda done: self.observer.sent(path, done, size)
             )
         except GatewayError as exc:

@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from gateway.auth import jwt_secret
 from gateway.auth.middleware import auth_middleware
 from gateway.controllers.admin import AdminController
 from gateway.controllers.auth import AuthController
@@ -49,6 +50,7 @@ def create_app(settings: Settings, open_services: ServicesFactory) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_services() as services:
             app.state.services = services
+            jwt_secret(app.state, services.settings)  # a bad configured secret fails start-up
             async with metrics.observe_pipeline(services):
                 yield
 
@@ -67,7 +69,6 @@ def create_app(settings: Settings, open_services: ServicesFactory) -> Litestar:
                 )
             }
         ),
-        security=[{"bearer": []}],
     )
     return Litestar(
         route_handlers=[

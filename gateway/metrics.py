@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
@@ -118,18 +119,22 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+
+        def observe(status: int) -> None:
+            metrics: Metrics = scope["app"].state.metrics
+            metrics.request_seconds.labels(
+                scope["method"], scope.get("path_template", "unmatched"), str(status)
+            ).observe(time.perf_counter() - started)
 
         async def timed_send(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-                metrics: Metrics = scope["app"].state.metrics
-                metrics.request_seconds.labels(
-                    scope["method"], scope.get("path_template", "unmatched"), str(status)
-                ).observe(time.perf_counter() - started)
+                observe(message["status"])
             await send(message)
 
-        await app(scope, receive, timed_send)
+        try:
+            await app(scope, receive, timed_send)
+        except HTTPException as exc:  # answered by the exception handler outside us
+            observe(exc.status_code)
+            raise
 
     return middleware

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import structlog
+from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-request-id"
@@ -43,6 +44,9 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await app(scope, receive, send_with_id)
+            except HTTPException as exc:  # answered by the exception handler outside us
+                status = exc.status_code
+                raise
             finally:
                 user = scope.get("user")
                 log.info(

@@ -11,11 +11,6 @@ from schemas.api import StageState, Track, TrackLinks, TrackSummary
 Document = dict[str, Any]
 
 
-def track_links(track_id: str) -> TrackLinks:
-    base = f"/v1/tracks/{track_id}"
-    return TrackLinks(self=base, events=f"{base}/events", audio=f"{base}/audio")
-
-
 def track_summary(doc: Document) -> TrackSummary:
     features: Document = doc.get("features") or {}
     tags: Document = doc.get("tags") or {}
@@ -54,5 +49,5 @@ def track_detail(doc: Document) -> Track:
         tags=doc.get("tags"),
         audio=doc.get("audio"),
         semantic_model=doc.get("semantic_model"),
-        links=track_links(doc["track_id"]),
+        links=TrackLinks.of(doc["track_id"]),
     )

@@ -40,10 +40,9 @@ def _clip(model: str, pretrained: str, allow_download: bool) -> ClipEmbedder | N
     return try_load_clip(model, pretrained, allow_download=allow_download)
 
 
-def load_clip(model: str, pretrained: str, allow_download: bool) -> str | None:
-    """Load CLIP in this process ahead of use: its name, or None when no weights could be loaded."""
-    clip = _clip(model, pretrained, allow_download)
-    return clip.name if clip else None
+def load_clip(model: str, pretrained: str, allow_download: bool) -> bool:
+    """Load CLIP in this process ahead of its first use; False when no weights could be loaded."""
+    return _clip(model, pretrained, allow_download) is not None
 
 
 def embed_text(

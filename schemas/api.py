@@ -64,6 +64,11 @@ class TrackLinks(msgspec.Struct, kw_only=True, frozen=True):
     events: str
     audio: str
 
+    @classmethod
+    def of(cls, track_id: str) -> TrackLinks:
+        base = f"/v1/tracks/{track_id}"
+        return cls(self=base, events=f"{base}/events", audio=f"{base}/audio")
+
 
 class UploadAccepted(msgspec.Struct, kw_only=True, frozen=True):
     """202 for a new track; 200 with `duplicate` when the same user uploaded the same bytes."""

@@ -156,9 +156,10 @@ class Catalog:
         status: str | None,
         cursor: str | None,
         limit: int,
+        sha256: str | None = None,
     ) -> tuple[list[Document], str | None]:
         """A page of the tenant's tracks, newest first, and the cursor of the next page."""
-        query = track_query(tenant, filters, words=words, status=status)
+        query = track_query(tenant, filters, words=words, status=status, sha256=sha256)
         if cursor:
             query["$and"].append(after_cursor(cursor))
         found = self.tracks.find(query, projection={"_id": False})

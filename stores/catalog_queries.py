@@ -71,6 +71,7 @@ def track_query(
     words: Sequence[str] = (),
     any_word: bool = False,
     status: str | None = None,
+    sha256: str | None = None,
 ) -> Document:
     """The tenant's uploaded tracks passing `filters` and mentioning the words (all, or any)."""
     conditions: list[Document] = [{"tenant": tenant}, {"created_at": {"$exists": True}}]
@@ -80,6 +81,8 @@ def track_query(
         conditions.append({"$or": mentions} if any_word else {"$and": mentions})
     if status is not None:
         conditions.append({"status": status})
+    if sha256 is not None:
+        conditions.append({"sha256": sha256})
     return {"$and": conditions}
 
 

@@ -44,14 +44,14 @@ async def _one(pool: WorkerPool, file: str, settings: Settings) -> Result:
     return AnalysisFailure(file=file, error=error)
 
 
-async def _analyse_all(names: list[str], settings: Settings, json: bool) -> list[Result]:
+async def _analyse_all(names: list[str], settings: Settings, as_json: bool) -> list[Result]:
     pool = WorkerPool(min(len(names), settings.worker_count), settings.worker_memory_mb)
     try:
         tasks = [asyncio.create_task(_one(pool, name, settings)) for name in names]
         results = []
         for task in tasks:
             result = await task
-            if json:
+            if as_json:
                 render.json_line(result)
             results.append(result)
         return results

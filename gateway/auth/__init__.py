@@ -11,9 +11,13 @@ from typing import Literal
 
 import msgspec
 from litestar.datastructures import State
+from litestar.openapi.spec import SecurityRequirement
 
 from gateway.auth.tokens import load_jwt_secret
 from schemas.settings import Settings
+
+BEARER: list[SecurityRequirement] = [{"bearer": []}]
+"""OpenAPI security of routes that need credentials (health, docs and login routes do not)."""
 
 
 class Credential(msgspec.Struct, kw_only=True, frozen=True):

@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from nats.js.errors import NotFoundError
 
+from gateway.auth import BEARER
 from gateway.auth.guards import admin_only
 from gateway.deps import ServicesDep
 from schemas.api import ReplayRequest, ReplayResult, StageStatus, SystemStatus
@@ -32,6 +33,7 @@ def _parse_since(since: str | None) -> datetime | None:
 class AdminController(Controller):
     path = "/v1/admin"
     tags = ["admin"]  # noqa: RUF012 - Litestar's declaration style
+    security = BEARER
     guards = [admin_only]  # noqa: RUF012
 
     @post("/replay", operation_id="replayStage", status_code=HTTP_200_OK)

@@ -25,7 +25,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
 )
 
-from gateway.auth import Credential, jwt_secret
+from gateway.auth import BEARER, Credential, jwt_secret
 from gateway.auth.tokens import issue_access_token
 from gateway.deps import ServicesDep
 from gateway.services import Services
@@ -115,6 +115,7 @@ class AuthController(Controller):
         operation_id="logout",
         status_code=HTTP_204_NO_CONTENT,
         raises=[NotAuthorizedException],
+        security=BEARER,
     )
     async def logout(self, data: JSONBody[RefreshRequest], services: ServicesDep) -> None:
         """Revoke the refresh token and every token rotated from the same login."""
@@ -123,12 +124,12 @@ class AuthController(Controller):
         except InvalidRefreshToken as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
 
-    @get("/me", operation_id="whoami")
+    @get("/me", operation_id="whoami", security=BEARER)
     async def me(self, request: AuthRequest) -> User:
         """The caller, as the gateway sees it."""
         return request.user
 
-    @post("/api-keys", operation_id="createApiKey", status_code=HTTP_201_CREATED)
+    @post("/api-keys", operation_id="createApiKey", status_code=HTTP_201_CREATED, security=BEARER)
     async def create_api_key(
         self, data: JSONBody[NewApiKey], request: AuthRequest, services: ServicesDep
     ) -> CreatedApiKey:
@@ -138,12 +139,17 @@ class AuthController(Controller):
             raise ClientException(detail=f"API key name must be {low}–{high} characters")
         return await services.accounts.create_api_key(request.user.user_id, data.name.strip())
 
-    @get("/api-keys", operation_id="listApiKeys")
+    @get("/api-keys", operation_id="listApiKeys", security=BEARER)
     async def list_api_keys(self, request: AuthRequest, services: ServicesDep) -> list[ApiKeyInfo]:
         """The caller's API keys (without their secrets)."""
         return await services.accounts.list_api_keys(request.user.user_id)
 
-    @delete("/api-keys/{key_id:str}", operation_id="revokeApiKey", raises=[NotFoundException])
+    @delete(
+        "/api-keys/{key_id:str}",
+        operation_id="revokeApiKey",
+        raises=[NotFoundException],
+        security=BEARER,
+    )
     async def revoke_api_key(
         self, key_id: FromPath[str], request: AuthRequest, services: ServicesDep
     ) -> None:

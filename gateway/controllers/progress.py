@@ -20,6 +20,7 @@ from litestar.exceptions import NotFoundException, WebSocketDisconnect
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from gateway.auth import BEARER
 from gateway.controllers.tracks import TrackId
 from gateway.deps import ServicesDep
 from gateway.progress import has_history, progress_messages
@@ -98,6 +99,7 @@ async def _sse(messages: AsyncIterator[ProgressMessage | None]) -> AsyncIterator
 class ProgressController(Controller):
     path = "/v1"
     tags = ["progress"]  # noqa: RUF012 - Litestar's declaration style
+    security = BEARER
 
     @get(
         "/tracks/{track_id:str}/events",
@@ -128,7 +130,7 @@ async def _until_closed(socket: WebSocket[User, Any, State]) -> None:
             await socket.receive_data("text")
 
 
-@websocket("/v1/ws/progress", operation_id="progressSocket")
+@websocket("/v1/ws/progress", operation_id="progressSocket", security=BEARER)
 async def progress_socket(
     socket: WebSocket[User, Any, State],
     services: ServicesDep,

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from gateway.auth import BEARER
 from gateway.deps import ServicesDep
 from gateway.search.engine import SearchEngine
 from schemas.api import SearchRequest, SearchResults, User
@@ -17,6 +18,7 @@ from schemas.api import SearchRequest, SearchResults, User
 class SearchController(Controller):
     path = "/v1/search"
     tags = ["search"]  # noqa: RUF012 - Litestar's declaration style
+    security = BEARER
 
     @post(
         "/",
@@ -27,6 +29,9 @@ class SearchController(Controller):
         "tags when semantic vectors are unavailable (`text_mode`, `notes`).",
     )
     async def search(
-        self, request: Request[User, Any, State], services: ServicesDep, data: JSONBody[SearchRequest]
+        self,
+        request: Request[User, Any, State],
+        services: ServicesDep,
+        data: JSONBody[SearchRequest],
     ) -> SearchResults:
         return await SearchEngine(services, request.user.user_id).search(data)

@@ -29,11 +29,12 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from gateway.auth import BEARER
 from gateway.deps import FiltersDep, MetricsDep, ServicesDep
 from gateway.params import provide_filters
 from gateway.search.engine import MAX_K, SearchEngine
 from gateway.uploads import SpooledUpload, receive_upload
-from gateway.views import track_detail, track_links, track_summary
+from gateway.views import track_detail, track_summary
 from schemas.api import SearchResults, Track, TrackPage, UploadAccepted, User
 from schemas.events import Deleted, Uploaded
 from schemas.payloads import TrackRef
@@ -57,7 +58,7 @@ def _accepted(doc_or_id: dict[str, Any] | str, upload: SpooledUpload) -> UploadA
         duplicate=duplicate,
         sha256=upload.sha256,
         size_bytes=upload.size,
-        links=track_links(track_id),
+        links=TrackLinks.of(track_id),
     )
 
 
@@ -96,6 +97,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 class TracksController(Controller):
     path = "/v1/tracks"
     tags = ["tracks"]  # noqa: RUF012 - Litestar's declaration style
+    security = BEARER
 
     @post(
         "/",
@@ -185,6 +187,9 @@ class TracksController(Controller):
         filters: FiltersDep,
         q: Annotated[str | None, QueryParameter(max_length=200, description="words")] = None,
         status: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        sha256: Annotated[
+            str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$", description="exact bytes")
+        ] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> TrackPage:
@@ -194,6 +199,7 @@ class TracksController(Controller):
                 filters,
                 words=keywords(q or ""),
                 status=status,
+                sha256=sha256,
                 cursor=cursor,
                 limit=limit,
             )

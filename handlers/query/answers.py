@@ -65,12 +65,12 @@ class SemanticAnswers:
     async def _load(self, pool: WorkerPool) -> str:
         """Why semantic queries cannot be answered, or the empty string once CLIP is loaded."""
         try:
-            name = await pool.run(load_clip, *self._clip)
+            loaded = await pool.run(load_clip, *self._clip)
         except Exception as exc:  # noqa: BLE001 - reported to every semantic query instead
             reason = f"CLIP could not be started: {type(exc).__name__}: {exc}"
             log.warning("semantic_queries_unavailable", reason=reason)
             return reason
-        if name is None:
+        if not loaded:
             model, pretrained, _ = self._clip
             return f"CLIP weights for {model}/{pretrained} could not be loaded (see the worker log)"
         return ""

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from PIL import Image
 
 from handlers.embedding.audio import semantic_text
@@ -34,7 +35,7 @@ from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
 from schemas.queries import AudioQuery, QueryVector, SemanticQuery
 from schemas.settings import Settings, settings_from_env
 from stores.blobs import BlobStore, LocalBlobStore
-from streams.names import Stage, query_blob_key
+from streams.names import QUERY_AUDIO_SUBJECT, QUERY_SEMANTIC_SUBJECT, Stage, query_blob_key
 from streams.publish import EventPublisher
 from streams.query import request_audio_vector, request_semantic_vector
 from streams.server import EmbeddedNats
@@ -147,6 +148,28 @@ async def test_with_no_worker_connected_queries_are_unavailable_at_once(bare: St
     assert audio == QueryVector(unavailable="no audio worker answered: none is connected")
     assert semantic_s < PROMPT_S, semantic_s
     assert audio_s < PROMPT_S, audio_s
+
+
+async def test_a_silent_or_garbled_worker_is_unavailable_not_an_exception(bare: Stack) -> None:
+    async def silent(msg: Msg) -> None:
+        pass
+
+    async def garbled(msg: Msg) -> None:
+        await msg.respond(b"not a query answer")
+
+    await bare.nc.subscribe(QUERY_SEMANTIC_SUBJECT, cb=silent)
+    await bare.nc.subscribe(QUERY_AUDIO_SUBJECT, cb=garbled)
+    await bare.nc.flush()
+
+    started = time.monotonic()
+    timed_out = await request_semantic_vector(bare.nc, SemanticQuery(text="calm"), 0.3)
+    waited = time.monotonic() - started
+    unreadable, _ = await timed_audio(bare, AudioQuery(blob_key=query_blob_key(TENANT, "x")))
+
+    assert timed_out == QueryVector(unavailable="no semantic worker answered within 0.3 s")
+    assert waited < PROMPT_S, waited
+    assert unreadable.vector is None
+    assert unreadable.unavailable.startswith("the audio worker's answer is unreadable")
 
 
 async def test_with_clip_disabled_semantic_queries_are_unavailable_at_once(bare: Stack) -> None:
