@@ -35,7 +35,7 @@ from gateway.params import provide_filters
 from gateway.search.engine import MAX_K, SearchEngine
 from gateway.uploads import SpooledUpload, receive_upload
 from gateway.views import track_detail, track_summary
-from schemas.api import SearchResults, Track, TrackPage, UploadAccepted, User
+from schemas.api import SearchResults, Track, TrackLinks, TrackPage, UploadAccepted, User
 from schemas.events import Deleted, Uploaded
 from schemas.payloads import TrackRef
 from stores.catalog_queries import InvalidCursorError, keywords
