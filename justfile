@@ -38,6 +38,10 @@ test *ARGS: setup
 bench *ARGS: setup
     {{py}} -m bench.run {{ARGS}}
 
+# Write the HTTP API (docs/openapi.json) and event log (docs/asyncapi.json) documents.
+docs *ARGS: setup
+    {{venv}}/bin/tonestream docs {{ARGS}}
+
 # Lint and type-check.
 lint: setup
     {{venv}}/bin/ruff check .
