@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import websockets
 
 from schemas.api import ProgressMessage, SearchResults, Track, TrackPage, UploadAccepted
 from schemas.events import Deleted
@@ -182,3 +183,17 @@ async def test_list_filters_and_pages(gateway: Gateway, songs: list[Path]) -> No
     assert {page.items[0].track_id, rest.items[0].track_id} == set(ids)
     bad = await gateway.client.get("/v1/tracks", params={"cursor": "%%%"}, headers=headers)
     assert bad.status_code == 400
+
+
+async def test_websocket_streams_a_tracks_progress(gateway: Gateway, songs: list[Path]) -> None:
+    _, headers = await gateway.new_user()
+    accepted = await upload(gateway, headers, songs[1])
+    token = headers["Authorization"].removeprefix("Bearer ")
+    url = gateway.url.replace("http://", "ws://")
+    address = f"{url}/v1/ws/progress?track_id={accepted.track_id}&access_token={token}"
+    messages: list[ProgressMessage] = []
+    async with websockets.connect(address) as socket:
+        async for frame in socket:
+            messages.append(msgspec.json.decode(frame, type=ProgressMessage))
+    assert [(m.event.stage, m.event.state) for m in messages] == EXPECTED_ORDER
+    assert messages[-1].final
