@@ -13,7 +13,7 @@ import websockets
 
 from schemas.api import ProgressMessage, SearchResults, Track, TrackPage, UploadAccepted
 from schemas.events import Deleted
-from streams.names import Stage
+from streams.names import PROGRESS_STREAM, Stage
 from tests.gateway.conftest import Gateway, Headers
 from tests.integration.kit import audio_events, wait_until
 from tests.synth import write_track
@@ -197,3 +197,28 @@ async def test_websocket_streams_a_tracks_progress(gateway: Gateway, songs: list
             messages.append(msgspec.json.decode(frame, type=ProgressMessage))
     assert [(m.event.stage, m.event.state) for m in messages] == EXPECTED_ORDER
     assert messages[-1].final
+
+
+async def _progress_consumers(gateway: Gateway) -> set[str]:
+    infos = await gateway.nc.jetstream().consumers_info(PROGRESS_STREAM)
+    return {info.name for info in infos}
+
+
+async def test_a_client_going_away_ends_its_subscription(gateway: Gateway) -> None:
+    """Each live stream is one ephemeral consumer on PROGRESS; it goes when the client does."""
+    _, headers = await gateway.new_user()
+    before = await _progress_consumers(gateway)
+    ours: set[str] = set()
+    async with gateway.client.stream("GET", "/v1/events", headers=headers) as response:
+        assert response.status_code == 200
+
+        async def opened() -> bool:
+            ours.update(await _progress_consumers(gateway) - before)
+            return bool(ours)
+
+        await wait_until(opened, timeout_s=10, what="the stream's consumer")
+
+    async def closed() -> bool:
+        return not ours & await _progress_consumers(gateway)
+
+    await wait_until(closed, timeout_s=15, what="the stream's consumer to be removed")
