@@ -5,17 +5,21 @@ whose answer is known, and puts them beside what librosa's defaults give on the 
 the same run, with the time each one takes per track — so "better" and "no slower" are claims
 about one machine at one moment, not about numbers copied from elsewhere.
 
-The labelled set (tests/synth.py) covers every one of the 24 keys equally often, tempi spread
-evenly over 60–180 BPM (never round numbers), WAV, FLAC and OGG Vorbis at 44.1 or 48 kHz, mono
-and stereo, five arrangements (two without drums, one with chords and drums only), tunings up to
-±30 cents off A = 440 Hz and, on half the pieces, a pink-noise floor 12–30 dB below the music.
-It is still kinder than real recordings: one steady tempo, and a cadence that names its key.
+The labelled set (tests/synth.py) spreads the pieces evenly over the 24 keys (equally when their
+number is a multiple of 24), tempi evenly over 60–180 BPM (never round numbers), WAV, FLAC and
+OGG Vorbis at 44.1 or 48 kHz, mono and stereo, five arrangements (two without drums, one with
+chords and drums only), tunings up to ±30 cents off A = 440 Hz and, on half the pieces, a
+pink-noise floor 12–30 dB below the music; each attribute is shuffled independently of the
+others. It is still kinder than real recordings — one steady tempo, a cadence that names its
+key — and Tonestream's analysis was developed on the same generator, so read the comparison as
+a regression check against a known baseline, not as accuracy on real music.
 
 Tonestream runs exactly as its stages do: `decode_to_analysis` (to the analysis FLAC), then
 `analyse_file`. librosa runs its documented defaults: `load` (22050 Hz mono), `beat.beat_track`
 for the tempo, and `feature.chroma_cqt` averaged over time, correlated with the 24 rotated
 Krumhansl–Kessler profiles, for the key. Each system first analyses one extra piece that is not
-scored, so one-off costs (librosa's numba JIT, imports, filter banks) are excluded.
+scored, so one-off costs (librosa's numba JIT, imports, filter banks) are excluded; then they
+take turns on every piece, in the same process, so both see the same machine.
 """
 
 from __future__ import annotations
@@ -249,8 +253,7 @@ def measure_accuracy(work: Path, pieces: int, seconds: float, seed: int = 0) -> 
         with phase(f"accuracy: {name} warm-up on the extra piece (not scored)"):
             analyser(warmup.path)
     estimates: dict[str, list[Estimate]] = {name: [] for name in systems}
-    # The systems take turns on each piece, first one then the other, so a change in the
-    # machine's load during the run weighs on both alike.
+    # Turns alternate who goes first, so a change in the machine's load weighs on both alike.
     with phase(f"accuracy: both systems on {len(labelled)} pieces, taking turns"):
         for i, piece in enumerate(labelled):
             for name in list(systems)[:: 1 if i % 2 == 0 else -1]:

@@ -25,8 +25,8 @@ from bench.report import markdown_table, phase
 from bench.search import measure_search, search_table
 
 RESULTS = Path(__file__).parent / "results"
-# Sizes of a full run (≈ 15–20 min on 2 cores) and of a --quick one (a few minutes); a flag
-# given on the command line wins over both.
+# Sizes of a full run (10 min on the 2-core machine) and of a --quick one (1.5–3.5 min, by how
+# busy the machine is); a flag given on the command line wins over both.
 FULL = {
     "tracks": 20,
     "seconds": 180.0,
@@ -138,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tracks", type=int, help="tracks for ingest throughput")
     parser.add_argument("--seconds", type=float, help="length of each ingest track")
     parser.add_argument("--long-seconds", type=float, help="memory-probe track length")
-    parser.add_argument("--accuracy-pieces", type=int, help="labelled pieces (24 keys each)")
+    parser.add_argument(
+        "--accuracy-pieces", type=int, help="labelled pieces (a multiple of 24 balances the keys)"
+    )
     parser.add_argument("--accuracy-seconds", type=float, help="length of each labelled piece")
     parser.add_argument("--search-sizes", type=_sizes, help="index sizes, e.g. 1000,10000,50000")
     parser.add_argument("--search-queries", type=int, help="timed queries per kind and size")

@@ -20,15 +20,14 @@ from typing import Any
 
 import soundfile as sf
 from litestar import Request
-from litestar.exceptions import ClientException, HTTPException
-from litestar.status_codes import (
-    HTTP_400_BAD_REQUEST,
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    HTTP_422_UNPROCESSABLE_ENTITY,
-)
 from multipart import MultipartSegment, ParserError, PushMultipartParser
 
+from gateway.errors import (
+    ClientException,
+    PayloadTooLargeError,
+    UnprocessableError,
+    UnsupportedMediaError,
+)
 from stores.blobs import spool
 from stores.sniff import HEAD_BYTES, NotAudioError, check_head, wav_header
 
@@ -64,11 +63,8 @@ class SpooledUpload:
         return _MIME.get(self.format, "application/octet-stream")
 
 
-def too_large(max_bytes: int) -> HTTPException:
-    return HTTPException(
-        status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        detail=f"upload exceeds the size limit of {max_bytes} bytes",
-    )
+def too_large(max_bytes: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(detail=f"upload exceeds the size limit of {max_bytes} bytes")
 
 
 def check_declared_size(request: Request[Any, Any, Any], max_bytes: int) -> None:
@@ -167,12 +163,13 @@ def _probe(path: Path, head: bytes, size: int) -> str:
     return fmt
 
 
-def _status_for(reason: str) -> int:
+def _refusal(reason: str) -> ClientException:
+    """400 for an empty body, 415 for something that is not audio, 422 for broken audio."""
     if reason.startswith("empty file"):
-        return HTTP_400_BAD_REQUEST
+        return ClientException(detail=reason)
     if reason.startswith(("not audio", "not a recognised")):
-        return HTTP_415_UNSUPPORTED_MEDIA_TYPE
-    return HTTP_422_UNPROCESSABLE_ENTITY
+        return UnsupportedMediaError(detail=reason)
+    return UnprocessableError(detail=reason)
 
 
 @contextlib.asynccontextmanager
@@ -181,7 +178,7 @@ async def receive_upload(
 ) -> AsyncIterator[SpooledUpload]:
     """Spool, hash and sniff the request's audio; the spool file is removed on exit, always.
 
-    4xx (HTTPException) with a reason for bodies that are too large, empty, not audio or truncated.
+    4xx (ClientException) with a reason: too large, empty, not audio, truncated.
     """
     check_declared_size(request, max_bytes)
     found: dict[str, str] = {}
@@ -202,7 +199,7 @@ async def receive_upload(
         try:
             fmt = await asyncio.to_thread(_probe, path, counted.head, size)
         except NotAudioError as exc:
-            raise HTTPException(status_code=_status_for(exc.reason), detail=exc.reason) from None
+            raise _refusal(exc.reason) from None
         yield SpooledUpload(
             path=path,
             filename=clean_filename(found.get("filename") if boundary else filename),

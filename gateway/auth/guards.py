@@ -13,5 +13,7 @@ from schemas.api import User
 
 
 def admin_only(connection: ASGIConnection[Any, User, Any, State], _: BaseRouteHandler) -> None:
+    if connection.scope.get("method") == "OPTIONS":  # preflights carry no credentials
+        return
     if connection.user.role != "admin":
         raise PermissionDeniedException(detail="admin role required")

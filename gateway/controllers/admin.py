@@ -5,15 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Controller, post
-from litestar.exceptions import ClientException, HTTPException
 from litestar.handlers import get
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import HTTP_200_OK
 from nats.js.errors import NotFoundError
 
 from gateway.auth import BEARER
 from gateway.auth.guards import admin_only
 from gateway.deps import ServicesDep
+from gateway.errors import (
+    AUTHENTICATED,
+    ClientException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+)
 from schemas.api import ReplayRequest, ReplayResult, StageStatus, SystemStatus
 from stores.catalog import FAILED_STATUS
 from streams.names import AUDIO_STREAM, Stage, consumer_name
@@ -30,13 +35,21 @@ def _parse_since(since: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+ADMIN_ERRORS = [*AUTHENTICATED, PermissionDeniedException]
+
+
 class AdminController(Controller):
     path = "/v1/admin"
     tags = ["admin"]  # noqa: RUF012 - Litestar's declaration style
     security = BEARER
     guards = [admin_only]  # noqa: RUF012
 
-    @post("/replay", operation_id="replayStage", status_code=HTTP_200_OK)
+    @post(
+        "/replay",
+        operation_id="replayStage",
+        status_code=HTTP_200_OK,
+        raises=[*ADMIN_ERRORS, ServiceUnavailableException],  # Litestar declares the 400
+    )
     async def replay(self, services: ServicesDep, data: JSONBody[ReplayRequest]) -> ReplayResult:
         """Rewind a stage's consumer so it re-reads its input from `since` (or the start)."""
         try:
@@ -48,12 +61,10 @@ class AdminController(Controller):
             first = await rewind(services.nc, stage, _parse_since(data.since))
             info = await services.js.consumer_info(AUDIO_STREAM, consumer_name(stage))
         except (ReplayError, NotFoundError) as exc:
-            raise HTTPException(
-                status_code=HTTP_503_SERVICE_UNAVAILABLE, detail=f"replay failed: {exc}"
-            ) from None
+            raise ServiceUnavailableException(detail=f"replay failed: {exc}") from None
         return ReplayResult(stage=stage, from_sequence=first, pending=info.num_pending or 0)
 
-    @get("/status", operation_id="systemStatus")
+    @get("/status", operation_id="systemStatus", raises=ADMIN_ERRORS)
     async def status(self, services: ServicesDep) -> SystemStatus:
         """Per stage: pending, in flight, redelivered, failed tracks and lag; tracks by status."""
         failed_by_stage = await services.catalog.count_failed_by_stage()

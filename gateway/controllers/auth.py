@@ -16,18 +16,19 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    TooManyRequestsException,
 )
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_201_CREATED,
     HTTP_204_NO_CONTENT,
-    HTTP_409_CONFLICT,
 )
 
 from gateway.auth import BEARER, Credential, jwt_secret
 from gateway.auth.tokens import issue_access_token
 from gateway.deps import ServicesDep
+from gateway.errors import AUTHENTICATED, ConflictError
 from gateway.services import Services
 from schemas.api import (
     ApiKeyInfo,
@@ -61,7 +62,7 @@ class AuthController(Controller):
         "/register",
         operation_id="register",
         status_code=HTTP_201_CREATED,
-        raises=[PermissionDeniedException],
+        raises=[PermissionDeniedException, ConflictError, TooManyRequestsException],
     )
     async def register(self, data: JSONBody[Credentials], services: ServicesDep) -> User:
         """Create an account (when the gateway allows self-registration)."""
@@ -78,11 +79,9 @@ class AuthController(Controller):
         try:
             return await services.accounts.create_user(data.username, data.password)
         except UsernameTaken:
-            raise ClientException(
-                detail=f"username {data.username!r} is taken", status_code=HTTP_409_CONFLICT
-            ) from None
+            raise ConflictError(detail=f"username {data.username!r} is taken") from None
 
-    @post("/login", operation_id="login", status_code=HTTP_200_OK, raises=[NotAuthorizedException])
+    @post("/login", operation_id="login", status_code=HTTP_200_OK, raises=AUTHENTICATED)
     async def login(
         self, data: JSONBody[Credentials], services: ServicesDep, state: State
     ) -> TokenPair:
@@ -93,9 +92,7 @@ class AuthController(Controller):
         refresh_token = await services.accounts.issue_refresh_token(user.user_id)
         return _token_pair(services, state, user, refresh_token)
 
-    @post(
-        "/refresh", operation_id="refresh", status_code=HTTP_200_OK, raises=[NotAuthorizedException]
-    )
+    @post("/refresh", operation_id="refresh", status_code=HTTP_200_OK, raises=AUTHENTICATED)
     async def refresh(
         self, data: JSONBody[RefreshRequest], services: ServicesDep, state: State
     ) -> TokenPair:
@@ -114,7 +111,7 @@ class AuthController(Controller):
         "/logout",
         operation_id="logout",
         status_code=HTTP_204_NO_CONTENT,
-        raises=[NotAuthorizedException],
+        raises=AUTHENTICATED,
         security=BEARER,
     )
     async def logout(self, data: JSONBody[RefreshRequest], services: ServicesDep) -> None:
@@ -124,12 +121,18 @@ class AuthController(Controller):
         except InvalidRefreshToken as exc:
             raise NotAuthorizedException(detail=str(exc)) from None
 
-    @get("/me", operation_id="whoami", security=BEARER)
+    @get("/me", operation_id="whoami", security=BEARER, raises=AUTHENTICATED)
     async def me(self, request: AuthRequest) -> User:
         """The caller, as the gateway sees it."""
         return request.user
 
-    @post("/api-keys", operation_id="createApiKey", status_code=HTTP_201_CREATED, security=BEARER)
+    @post(
+        "/api-keys",
+        operation_id="createApiKey",
+        status_code=HTTP_201_CREATED,
+        security=BEARER,
+        raises=AUTHENTICATED,
+    )
     async def create_api_key(
         self, data: JSONBody[NewApiKey], request: AuthRequest, services: ServicesDep
     ) -> CreatedApiKey:
@@ -139,7 +142,7 @@ class AuthController(Controller):
             raise ClientException(detail=f"API key name must be {low}–{high} characters")
         return await services.accounts.create_api_key(request.user.user_id, data.name.strip())
 
-    @get("/api-keys", operation_id="listApiKeys", security=BEARER)
+    @get("/api-keys", operation_id="listApiKeys", security=BEARER, raises=AUTHENTICATED)
     async def list_api_keys(self, request: AuthRequest, services: ServicesDep) -> list[ApiKeyInfo]:
         """The caller's API keys (without their secrets)."""
         return await services.accounts.list_api_keys(request.user.user_id)
@@ -147,7 +150,7 @@ class AuthController(Controller):
     @delete(
         "/api-keys/{key_id:str}",
         operation_id="revokeApiKey",
-        raises=[NotFoundException],
+        raises=[*AUTHENTICATED, NotFoundException],
         security=BEARER,
     )
     async def revoke_api_key(

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from gateway.deps import MetricsDep, ServicesDep
@@ -45,7 +46,13 @@ class HealthController(Controller):
         """The process is up."""
         return Health(status="ok")
 
-    @get("/ready", operation_id="ready")
+    @get(
+        "/ready",
+        operation_id="ready",
+        responses={
+            HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(Readiness, description="not ready; why")
+        },
+    )
     async def ready(self, services: ServicesDep) -> Response[Readiness]:
         """NATS (JetStream), catalog, vectors and blobs all answer; 503 with reasons if not."""
         checks = dict(

@@ -16,13 +16,16 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, WebSocket, get, websocket
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException, WebSocketDisconnect
+from litestar.exceptions import WebSocketDisconnect
+from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_200_OK
 
 from gateway.auth import BEARER
 from gateway.controllers.tracks import TrackId
 from gateway.deps import ServicesDep
+from gateway.errors import AUTHENTICATED, NotFoundException
 from gateway.progress import has_history, progress_messages
 from schemas.api import ProgressMessage, User
 from schemas.events import Progress
@@ -30,6 +33,22 @@ from stores.catalog import FAILED_STATUS, INDEXED_STATUS, INDEXING_STAGE
 from streams.names import progress_subject, tenant_progress_subject
 
 encoder = msgspec.json.Encoder()
+
+
+class ProgressFrame(msgspec.Struct, kw_only=True, frozen=True):
+    """One server-sent event as documented: `data` holds a ProgressMessage as JSON."""
+
+    event: str
+    id: str
+    data: str
+
+
+SSE_RESPONSE = {  # documented here: a route media type would also apply to its error answers
+    HTTP_200_OK: ResponseSpec(
+        ProgressFrame, description="server-sent events", media_type="text/event-stream"
+    )
+}
+NOT_FOUND_CLOSE_CODE = 4404  # application close codes are 4000–4999; this one mirrors HTTP 404
 
 
 def _from_catalog(doc: dict[str, Any]) -> ProgressMessage | None:
@@ -104,6 +123,8 @@ class ProgressController(Controller):
     @get(
         "/tracks/{track_id:str}/events",
         operation_id="trackEvents",
+        responses=SSE_RESPONSE,
+        raises=[*AUTHENTICATED, NotFoundException],
         description="Server-sent events (`event: progress`, data: ProgressMessage) of one track: "
         "history, then live; ends after the final event.",
     )
@@ -116,6 +137,8 @@ class ProgressController(Controller):
     @get(
         "/events",
         operation_id="userEvents",
+        responses=SSE_RESPONSE,
+        raises=AUTHENTICATED,
         description="Server-sent events of all your tracks from now on; stays open.",
     )
     async def user_events(
@@ -145,8 +168,9 @@ async def progress_socket(
             if track_id
             else _user_messages(services, tenant)
         )
-    except NotFoundException as exc:
-        await socket.close(code=4404, reason=exc.detail)
+    except NotFoundException as exc:  # accepted first, so the client sees the code and reason
+        await socket.accept()
+        await socket.close(code=NOT_FOUND_CLOSE_CODE, reason=exc.detail)
         return
     await socket.accept()
     closed = asyncio.create_task(_until_closed(socket))

@@ -11,6 +11,12 @@ from litestar.status_codes import HTTP_200_OK
 
 from gateway.auth import BEARER
 from gateway.deps import ServicesDep
+from gateway.errors import (
+    AUTHENTICATED,
+    ConflictError,
+    NotFoundException,
+    UnprocessableError,
+)
 from gateway.search.engine import SearchEngine
 from schemas.api import SearchRequest, SearchResults, User
 
@@ -24,6 +30,13 @@ class SearchController(Controller):
         "/",
         operation_id="search",
         status_code=HTTP_200_OK,
+        # the 400 is declared by Litestar for the body's validation
+        raises=[
+            *AUTHENTICATED,
+            NotFoundException,
+            ConflictError,
+            UnprocessableError,
+        ],
         description="Fuses one ranking from every input given (weighted reciprocal-rank fusion); "
         "each hit says which inputs matched it. Text falls back to keywords over file names and "
         "tags when semantic vectors are unavailable (`text_mode`, `notes`).",

@@ -18,19 +18,26 @@ from typing import Annotated, Any
 import structlog
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
-from litestar.status_codes import (
-    HTTP_200_OK,
-    HTTP_202_ACCEPTED,
-    HTTP_206_PARTIAL_CONTENT,
-    HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
-    HTTP_503_SERVICE_UNAVAILABLE,
-)
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_206_PARTIAL_CONTENT
 
 from gateway.auth import BEARER
 from gateway.deps import FiltersDep, MetricsDep, ServicesDep
+from gateway.errors import (
+    AUTHENTICATED,
+    ClientException,
+    ConflictError,
+    NotFoundException,
+    PayloadTooLargeError,
+    RangeNotSatisfiableError,
+    ServiceUnavailableException,
+    UnprocessableError,
+    UnsupportedMediaError,
+)
+from gateway.openapi import UploadOperation
 from gateway.params import provide_filters
 from gateway.search.engine import MAX_K, SearchEngine
 from gateway.uploads import SpooledUpload, receive_upload
@@ -75,8 +82,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     match = _RANGE.match(header.strip())
     if match is None or not any(match.groups()) or size == 0:
-        raise HTTPException(
-            status_code=HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+        raise RangeNotSatisfiableError(
             detail="only one byte range (bytes=start-end) is supported",
             headers={"Content-Range": f"bytes */{size}"},
         )
@@ -86,8 +92,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        raise HTTPException(
-            status_code=HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+        raise RangeNotSatisfiableError(
             detail=f"range outside the file's {size} bytes",
             headers={"Content-Range": f"bytes */{size}"},
         )
@@ -104,6 +109,18 @@ class TracksController(Controller):
         operation_id="uploadTrack",
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # streamed; our own cap applies (settings.max_upload_bytes)
+        operation_class=UploadOperation,
+        responses={
+            HTTP_200_OK: ResponseSpec(UploadAccepted, description="the same bytes, uploaded before")
+        },
+        raises=[
+            *AUTHENTICATED,
+            ClientException,
+            PayloadTooLargeError,
+            UnsupportedMediaError,
+            UnprocessableError,
+            ServiceUnavailableException,
+        ],
         description="Upload audio as the raw request body (file name in `X-Filename` or "
         "`?filename=`) or as multipart/form-data with a `file` field. 202 for a new track, 200 "
         "with `duplicate: true` when you uploaded the same bytes before.",
@@ -171,14 +188,18 @@ class TracksController(Controller):
                 await services.blobs.delete_prefix(prefix)
             if isinstance(exc, Exception) and not isinstance(exc, HTTPException):
                 log.error("upload_failed", track_id=track_id, error=repr(exc))
-                raise HTTPException(
-                    status_code=HTTP_503_SERVICE_UNAVAILABLE,
+                raise ServiceUnavailableException(
                     detail="the upload could not be stored; nothing was kept, please retry",
                 ) from exc
             raise
         return _accepted(track_id, upload)
 
-    @get("/", operation_id="listTracks", dependencies={"filters": provide_filters})
+    @get(
+        "/",
+        operation_id="listTracks",
+        dependencies={"filters": provide_filters},
+        raises=AUTHENTICATED,  # 400s are declared by Litestar (validation) already
+    )
     async def list_tracks(
         self,
         *,
@@ -204,16 +225,18 @@ class TracksController(Controller):
                 limit=limit,
             )
         except InvalidCursorError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
+            raise ClientException(detail=str(exc)) from None
         return TrackPage(items=[track_summary(doc) for doc in docs], next_cursor=next_cursor)
 
-    @get("/{track_id:str}", operation_id="getTrack")
+    @get("/{track_id:str}", operation_id="getTrack", raises=[*AUTHENTICATED, NotFoundException])
     async def get_track(
         self, request: AuthRequest, services: ServicesDep, track_id: TrackId
     ) -> Track:
         return track_detail(await _require_track(services, request.user.user_id, track_id))
 
-    @delete("/{track_id:str}", operation_id="deleteTrack")
+    @delete(
+        "/{track_id:str}", operation_id="deleteTrack", raises=[*AUTHENTICATED, NotFoundException]
+    )
     async def delete_track(
         self, request: AuthRequest, services: ServicesDep, track_id: TrackId
     ) -> None:
@@ -233,7 +256,19 @@ class TracksController(Controller):
         )
         await services.publisher.publish(Deleted(track=ref), stage="delete", version=1)
 
-    @get("/{track_id:str}/audio", operation_id="downloadTrackAudio")
+    @get(
+        "/{track_id:str}/audio",
+        operation_id="downloadTrackAudio",
+        responses={  # not the route's media type: that one is also used for its error answers
+            HTTP_200_OK: ResponseSpec(
+                bytes, description="the original upload", media_type="audio/*"
+            ),
+            HTTP_206_PARTIAL_CONTENT: ResponseSpec(
+                bytes, description="the requested byte range", media_type="audio/*"
+            ),
+        },
+        raises=[*AUTHENTICATED, NotFoundException, RangeNotSatisfiableError],
+    )
     async def download(
         self, request: AuthRequest, services: ServicesDep, track_id: TrackId
     ) -> Stream:
@@ -270,6 +305,7 @@ class TracksController(Controller):
         "/{track_id:str}/similar",
         operation_id="similarTracks",
         dependencies={"filters": provide_filters},
+        raises=[*AUTHENTICATED, NotFoundException, ConflictError],
     )
     async def similar(
         self,

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import msgspec
-from litestar.exceptions import ClientException, NotFoundException
-from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 
+from gateway.errors import ClientException, ConflictError, NotFoundException, UnprocessableError
 from gateway.search.fusion import fuse
 from gateway.services import Services
 from gateway.views import track_summary
@@ -94,8 +93,7 @@ class SearchEngine:
             if stored is None:
                 if await self.services.catalog.get_track(self.tenant, track_id) is None:
                     raise NotFoundException(detail=f"no track {track_id}")
-                raise ClientException(
-                    status_code=HTTP_409_CONFLICT,
+                raise ConflictError(
                     detail=f"track {track_id} is not indexed yet; try again when it is",
                 )
             vector = stored[0][AUDIO]
@@ -146,7 +144,7 @@ class SearchEngine:
             image, lambda key: self._semantic(SemanticQuery(image_key=key))
         )
         if answer.error:
-            raise ClientException(status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=answer.error)
+            raise UnprocessableError(detail=answer.error)
         if answer.vector is None:
             out.notes.append(f"image search unavailable: {answer.unavailable}")
             return
@@ -164,9 +162,7 @@ class SearchEngine:
             ),
         )
         if answer.error:
-            raise ClientException(
-                status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=f"audio example: {answer.error}"
-            )
+            raise UnprocessableError(detail=f"audio example: {answer.error}")
         if answer.vector is None:
             out.notes.append(f"audio example search unavailable: {answer.unavailable}")
             return
@@ -227,8 +223,7 @@ class SearchEngine:
         if request.text and request.text.strip():
             await self._text_ranking(request.text.strip(), depth, filters, out)
         if not out.lists:
-            raise ClientException(
-                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+            raise UnprocessableError(
                 detail="none of the search inputs could be used: " + "; ".join(out.notes),
             )
         weights: dict[str, Any] = msgspec.structs.asdict(request.weights)

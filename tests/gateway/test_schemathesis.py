@@ -63,7 +63,7 @@ ADMIN_ONLY = ("--include-tag", "admin")
 DOCUMENT_PHASES = ("--phases", "coverage,stateful")
 
 
-async def schemathesis(
+async def run_schemathesis(
     gateway: Gateway,
     workdir: Path,
     headers: Headers,
@@ -150,7 +150,7 @@ async def test_no_request_gets_a_server_error(
     gateway: Gateway, fuzz_user: Headers, tmp_path: Path
 ) -> None:
     """Every operation as a user (the admin routes answer 403 here, which is fuzzed too)."""
-    code, report = await schemathesis(gateway, tmp_path, fuzz_user, NO_SERVER_ERRORS, *ENDLESS)
+    code, report = await run_schemathesis(gateway, tmp_path, fuzz_user, NO_SERVER_ERRORS, *ENDLESS)
     assert code == 0, _verdict(code, report)
 
 
@@ -162,7 +162,7 @@ async def test_no_admin_request_gets_a_server_error(tmp_path: Path) -> None:
     async with running(gateway_settings(tmp_path / "system")) as private:
         admin = await private.new_admin()
         await add_indexed_track(private, admin, tmp_path)
-        code, report = await schemathesis(
+        code, report = await run_schemathesis(
             private, tmp_path / "run", admin, NO_SERVER_ERRORS, *ADMIN_ONLY
         )
     assert code == 0, _verdict(code, report)
@@ -191,7 +191,7 @@ async def test_the_endless_user_event_stream_opens_and_keeps_alive(gateway: Gate
 async def test_the_document_declares_every_answer_and_who_must_authenticate(
     gateway: Gateway, fuzz_user: Headers, tmp_path: Path
 ) -> None:
-    code, report = await schemathesis(
+    code, report = await run_schemathesis(
         gateway, tmp_path, fuzz_user, DOCUMENTED, *ENDLESS, *DOCUMENT_PHASES, max_examples=5
     )
     assert code == 0, _verdict(code, report)
