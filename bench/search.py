@@ -249,7 +249,7 @@ async def measure_search(
     ask = _Queries(index, library)
     runs: dict[str, Any] = {}
     try:
-        await index.ensure_collection()
+        await index.ensure_collection(TENANT)
         for size in sorted(sizes):
             with phase(f"search: index grows to {size} tracks"):
                 upsert_ms = await _grow(index, library, size)

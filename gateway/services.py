@@ -58,7 +58,6 @@ class Services:
             if vectors is None:
                 vectors = await VectorIndex.open(settings)
                 stack.push_async_callback(vectors.close)
-                await vectors.ensure_collection()
             accounts = Accounts(catalog.db, settings)
             await accounts.ensure_indexes()
             yield cls(

@@ -94,7 +94,6 @@ class Worker:
         if self.vectors is None:
             self.vectors = await VectorIndex.open(self.settings)
             self._cleanup.push_async_callback(self.vectors.close)
-            await self.vectors.ensure_collection()
         return self.vectors
 
     async def _build_cores(self, blobs: BlobStore) -> list[StageCore[Any]]:

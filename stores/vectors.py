@@ -1,16 +1,22 @@
-"""The vector index: one Qdrant collection of tracks with named `audio` and `semantic` vectors.
+"""The vector index: one Qdrant collection per tenant, named `audio` and `semantic` vectors.
 
 Qdrant local mode on disk (`data_dir/qdrant`, owned by one process) is the embedded default; a
 Qdrant server is used when `qdrant_url` is set — same code, only the connection differs. Points
-are keyed by `point_id(tenant, track_id)` so re-indexing a track overwrites it (idempotent sink),
-and every search is filtered by tenant: one user's tracks never appear in another's results.
-Local mode slows down past ~10k points; use a server beyond that.
+are keyed by `point_id(tenant, track_id)` so re-indexing a track overwrites it (idempotent sink).
+
+A collection per tenant (`<qdrant_collection>-<tenant>`) isolates users by construction, and
+keeps the common query — nearest neighbours with no filter — fast in local mode, which checks
+every filter condition point by point in Python (a tenant filter made a 10k-track similar
+search ~10× slower). The query track itself is dropped from an over-fetched result instead of
+being filtered out. Searches with payload filters (tempo, key…) still pay that per-point cost in
+local mode; a Qdrant server uses its payload indexes.
 """
 
 from __future__ import annotations
 
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -61,17 +67,14 @@ def _match(field: str, value: str | list[str] | tuple[str, ...]) -> models.Field
     return models.FieldCondition(key=field, match=models.MatchAny(any=list(value)))
 
 
-def build_filter(
-    tenant: str | None,
-    filters: dict[str, Any] | None = None,
-    exclude_track_id: str | list[str] | None = None,
-) -> models.Filter:
-    """A Qdrant filter from search filters; unknown names raise ValueError, None values are unset.
+def build_filter(filters: dict[str, Any] | None) -> models.Filter | None:
+    """A Qdrant filter from search filters (None when there are none); unknown names raise
+    ValueError, None values are unset.
 
     Filters: `tempo_min`/`tempo_max` (BPM) and `duration_min`/`duration_max` (seconds), inclusive;
     `key`, `mode`, `mood`, `genre`: a string, or a list matching any of its values.
     """
-    must: list[models.Condition] = [] if tenant is None else [_match("tenant", tenant)]
+    must: list[models.Condition] = []
     ranges: dict[str, dict[str, float]] = {}
     for name, value in (filters or {}).items():
         if value is None:
@@ -87,16 +90,14 @@ def build_filter(
         models.FieldCondition(key=field, range=models.Range(**bounds))
         for field, bounds in ranges.items()
     )
-    must_not: list[models.Condition] = (
-        [_match("track_id", exclude_track_id)] if exclude_track_id else []
-    )
-    return models.Filter(must=must, must_not=must_not)
+    return models.Filter(must=must) if must else None
 
 
 class VectorIndex:
-    def __init__(self, client: AsyncQdrantClient, collection: str) -> None:
+    def __init__(self, client: AsyncQdrantClient, prefix: str) -> None:
         self.client = client
-        self.collection = collection
+        self.prefix = prefix
+        self._ready: set[str] = set()  # collections known to exist
 
     @classmethod
     async def open(cls, settings: Settings) -> VectorIndex:
@@ -111,23 +112,41 @@ class VectorIndex:
     async def close(self) -> None:
         await self.client.close()
 
-    async def ensure_collection(self) -> None:
-        if not await self.client.collection_exists(self.collection):
-            try:
-                await self.client.create_collection(
-                    self.collection,
-                    vectors_config={
-                        name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                        for name, dim in VECTOR_DIMS.items()
-                    },
-                )
-            except Exception:
-                if not await self.client.collection_exists(self.collection):
-                    raise  # else another process created it meanwhile
+    def collection(self, tenant: str) -> str:
+        return f"{self.prefix}-{tenant}"
+
+    async def _collections(self) -> list[str]:
+        response = await self.client.get_collections()
+        return [c.name for c in response.collections if c.name.startswith(f"{self.prefix}-")]
+
+    async def _exists(self, name: str) -> bool:
+        if name in self._ready:
+            return True
+        if await self.client.collection_exists(name):
+            self._ready.add(name)
+            return True
+        return False
+
+    async def ensure_collection(self, tenant: str) -> None:
+        name = self.collection(tenant)
+        if await self._exists(name):
+            return
+        try:
+            await self.client.create_collection(
+                name,
+                vectors_config={
+                    dim_name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                    for dim_name, dim in VECTOR_DIMS.items()
+                },
+            )
+        except Exception:
+            if not await self.client.collection_exists(name):
+                raise  # else another process created it meanwhile
         with warnings.catch_warnings():  # local mode says indexes have no effect there; fine
             warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
             for field, schema in PAYLOAD_INDEXES.items():
-                await self.client.create_payload_index(self.collection, field, schema)
+                await self.client.create_payload_index(name, field, schema)
+        self._ready.add(name)
 
     async def upsert(
         self,
@@ -145,14 +164,24 @@ class VectorIndex:
         point = models.PointStruct(
             id=pid, vector=vectors, payload=payload | {"tenant": tenant, "track_id": track_id}
         )
-        await self.client.upsert(self.collection, [point])
+        name = self.collection(tenant)
+        await self.ensure_collection(tenant)
+        try:
+            await self.client.upsert(name, [point])
+        except Exception:  # noqa: BLE001 - dropped meanwhile (a rebuild): create it, once more
+            self._ready.discard(name)
+            await self.ensure_collection(tenant)
+            await self.client.upsert(name, [point])
         return pid
 
     async def get(
         self, tenant: str, track_id: str
     ) -> tuple[dict[str, list[float]], dict[str, Any]] | None:
+        name = self.collection(tenant)
+        if not await self._exists(name):
+            return None
         records = await self.client.retrieve(
-            self.collection, [point_id(tenant, track_id)], with_payload=True, with_vectors=True
+            name, [point_id(tenant, track_id)], with_payload=True, with_vectors=True
         )
         if not records:
             return None
@@ -161,17 +190,23 @@ class VectorIndex:
         return dict(vectors), records[0].payload or {}
 
     async def delete(self, tenant: str, track_id: str) -> None:
-        await self.client.delete(
-            self.collection, models.PointIdsList(points=[point_id(tenant, track_id)])
-        )
+        name = self.collection(tenant)
+        if await self._exists(name):
+            await self.client.delete(name, models.PointIdsList(points=[point_id(tenant, track_id)]))
 
     async def drop(self) -> None:
-        await self.client.delete_collection(self.collection)
+        """Delete every tenant's collection (a rebuild replays `embedded` events afterwards)."""
+        for name in await self._collections():
+            await self.client.delete_collection(name)
+        self._ready.clear()
 
     async def count(self, tenant: str | None = None) -> int:
-        count_filter = None if tenant is None else build_filter(tenant)
-        result = await self.client.count(self.collection, count_filter=count_filter, exact=True)
-        return result.count
+        names = [self.collection(tenant)] if tenant is not None else await self._collections()
+        total = 0
+        for name in names:
+            if await self._exists(name):
+                total += (await self.client.count(name, exact=True)).count
+        return total
 
     async def search(
         self,
@@ -181,20 +216,27 @@ class VectorIndex:
         k: int,
         *,
         filters: dict[str, Any] | None = None,
-        exclude_track_id: str | list[str] | None = None,
+        exclude_track_id: str | Sequence[str] | None = None,
     ) -> list[VectorHit]:
         """The `k` nearest of the tenant's points by `vector_name` that pass `filters`."""
         if vector_name not in VECTOR_DIMS:
             raise ValueError(f"unknown vector {vector_name!r}; expected one of {list(VECTOR_DIMS)}")
+        query_filter = build_filter(filters)
+        name = self.collection(tenant)
+        if not await self._exists(name):
+            return []
+        excluded = (
+            {exclude_track_id} if isinstance(exclude_track_id, str) else set(exclude_track_id or ())
+        )
         response = await self.client.query_points(
-            self.collection,
+            name,
             query=vector,
             using=vector_name,
-            query_filter=build_filter(tenant, filters, exclude_track_id),
-            limit=k,
+            query_filter=query_filter,
+            limit=k + len(excluded),
             with_payload=True,
         )
-        return [
+        hits = [
             VectorHit(
                 track_id=str((point.payload or {}).get("track_id", "")),
                 score=point.score,
@@ -202,3 +244,4 @@ class VectorIndex:
             )
             for point in response.points
         ]
+        return [hit for hit in hits if hit.track_id not in excluded][:k]

@@ -25,21 +25,14 @@ class IndexingStage:
     def version(self) -> int:
         return self.settings.embedding_version  # a re-embedded track is re-announced
 
-    async def _upsert(self, event: Embedded) -> str:
-        return await self.vectors.upsert(
-            event.track.tenant,
-            event.track.track_id,
+    async def handle(self, event: Embedded) -> Indexed:
+        track = event.track
+        point_id = await self.vectors.upsert(
+            track.tenant,
+            track.track_id,
             event.vectors.audio,
             event.vectors.semantic,
             vector_payload(event),
         )
-
-    async def handle(self, event: Embedded) -> Indexed:
-        track = event.track
-        try:
-            point_id = await self._upsert(event)
-        except Exception:  # noqa: BLE001 - one retry after re-creating a dropped collection
-            await self.vectors.ensure_collection()  # a rebuild drops it, then replays
-            point_id = await self._upsert(event)
         await self.catalog.upsert_track(track.tenant, track.track_id, catalog_fields(event))
         return Indexed(track=track, point_id=point_id, embedding_version=event.embedding_version)

@@ -245,8 +245,8 @@ async def test_progress_failure_and_recovery(catalog: Catalog) -> None:
 @pytest.fixture
 async def vectors(tmp_path: Path) -> AsyncIterator[VectorIndex]:
     index = await VectorIndex.open(Settings(data_dir=str(tmp_path), qdrant_collection="tracks"))
-    await index.ensure_collection()
-    await index.ensure_collection()  # idempotent
+    await index.ensure_collection("alice")
+    await index.ensure_collection("alice")  # idempotent
     try:
         yield index
     finally:
@@ -342,5 +342,7 @@ async def test_delete_and_drop(vectors: VectorIndex) -> None:
     assert await vectors.get("alice", "trk1") is None
     assert await vectors.count("alice") == 1
     await vectors.drop()
-    await vectors.ensure_collection()
     assert await vectors.count() == 0
+    assert await vectors.search("alice", "audio", _unit(1), k=5) == []
+    await vectors.upsert("alice", "trk3", _unit(3), None, _payload(120, "A", ["calm"]))
+    assert await vectors.count("alice") == 1  # a dropped collection comes back on upsert
