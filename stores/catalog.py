@@ -7,12 +7,14 @@ time — a stale or redelivered event never overwrites a newer one.
 
 A track's projection fields:
 - `stages.<stage>` = {state, percent, message, at}: the latest progress event of that stage;
-- `status`: the latest finished stage's name ("indexed" once stage "indexing" finished), or
+- `status`: the furthest finished stage's name ("indexed" once stage "indexing" finished), or
   "failed", with `failure_reason` and `failed_stage`; `status_at` orders status changes.
+Deleted tracks are remembered (tombstones) so late or replayed events never re-create them.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -23,8 +25,10 @@ from pymongo.errors import DuplicateKeyError
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores.catalog_queries import after_cursor, encode_cursor, track_query
+from streams.names import Stage
 
 TRACKS = "tracks"
+DELETED = "deleted_tracks"  # tombstones: replays must not bring a deleted track back
 INDEXING_STAGE = "indexing"
 INDEXED_STATUS = "indexed"
 FAILED_STATUS = "failed"
@@ -52,11 +56,23 @@ def stage_update(progress: Progress) -> tuple[Document, Document]:
     )
 
 
+def _status_of(stage: str) -> str:
+    return INDEXED_STATUS if stage == INDEXING_STAGE else stage
+
+
+# statuses in pipeline order: a finished stage never moves the status back (a replay re-runs
+# an earlier stage of an indexed track, which stays indexed)
+PIPELINE_STATUSES = [_status_of(stage) for stage in Stage]
+
+
 def status_update(progress: Progress) -> tuple[Document, Document] | None:
     """Filter and update moving the top-level status, or None if `progress` does not change it."""
-    key = {"tenant": progress.tenant, "track_id": progress.track_id}
+    key: Document = {"tenant": progress.tenant, "track_id": progress.track_id}
     if progress.state == "finished":
-        status = INDEXED_STATUS if progress.stage == INDEXING_STAGE else progress.stage
+        status = _status_of(progress.stage)
+        if status in PIPELINE_STATUSES:
+            later = PIPELINE_STATUSES[PIPELINE_STATUSES.index(status) + 1 :]
+            key |= {"status": {"$nin": later}}
         update: Document = {
             "$set": {"status": status, "status_at": progress.at},
             "$unset": {"failure_reason": "", "failed_stage": ""},
@@ -90,6 +106,7 @@ class Catalog:
         self.client = client
         self.db: AsyncDatabase[Document] = client[db_name]
         self.tracks: AsyncCollection[Document] = self.db[TRACKS]
+        self.deleted: AsyncCollection[Document] = self.db[DELETED]
 
     @classmethod
     async def open(cls, url: str, db_name: str) -> Catalog:
@@ -212,6 +229,15 @@ class Catalog:
         query = equals if tenant is None else equals | {"tenant": tenant}
         return await self.tracks.count_documents(query)
 
+    async def mark_deleted(self, tenant: str, track_id: str) -> None:
+        """Record the deletion first, so nothing replayed or in flight re-creates the track."""
+        await self.deleted.update_one(
+            {"_id": f"{tenant}:{track_id}"}, {"$set": {"at": time.time()}}, upsert=True
+        )
+
+    async def is_deleted(self, tenant: str, track_id: str) -> bool:
+        return await self.deleted.find_one({"_id": f"{tenant}:{track_id}"}) is not None
+
     async def delete_track(self, tenant: str, track_id: str) -> bool:
         result = await self.tracks.delete_one({"tenant": tenant, "track_id": track_id})
         return result.deleted_count == 1
@@ -224,6 +250,8 @@ class Catalog:
         was there, or a concurrent first event created it), so a plain update decides: no match
         means this event is stale.
         """
+        if await self.is_deleted(progress.tenant, progress.track_id):
+            return
         query, update = stage_update(progress)
         try:
             await self.tracks.update_one(query, update, upsert=True)

@@ -243,6 +243,7 @@ class TracksController(Controller):
         """Remove the track's vector point, blobs and catalog document, then log `deleted`."""
         tenant = request.user.user_id
         doc = await _require_track(services, tenant, track_id)
+        await services.catalog.mark_deleted(tenant, track_id)
         await services.vectors.delete(tenant, track_id)
         await services.blobs.delete_prefix(track_blob_key(tenant, track_id).rsplit("/", 1)[0] + "/")
         await services.catalog.delete_track(tenant, track_id)

@@ -4,6 +4,7 @@ rewrites the same point and document."""
 
 from __future__ import annotations
 
+from handlers.errors import PermanentError
 from handlers.indexing.core import catalog_fields, vector_payload
 from schemas.events import Embedded, Indexed
 from schemas.settings import Settings
@@ -27,6 +28,8 @@ class IndexingStage:
 
     async def handle(self, event: Embedded) -> Indexed:
         track = event.track
+        if await self.catalog.is_deleted(track.tenant, track.track_id):
+            raise PermanentError("the track was deleted; it is not indexed again")
         point_id = await self.vectors.upsert(
             track.tenant,
             track.track_id,

@@ -13,7 +13,7 @@ import websockets
 
 from schemas.api import ProgressMessage, SearchResults, Track, TrackPage, UploadAccepted
 from schemas.events import Deleted
-from streams.names import PROGRESS_STREAM, Stage
+from streams.names import AUDIO_STREAM, PROGRESS_STREAM, Stage
 from tests.gateway.conftest import Gateway, Headers
 from tests.integration.kit import audio_events, wait_until
 from tests.synth import write_track
@@ -52,6 +52,18 @@ async def wait_indexed(gateway: Gateway, headers: Headers, track_id: str) -> Tra
     await wait_until(indexed, what=f"track {track_id} to be indexed")
     response = await gateway.client.get(f"/v1/tracks/{track_id}", headers=headers)
     return msgspec.json.decode(response.content, type=Track)
+
+
+async def replay_indexing(gateway: Gateway) -> None:
+    admin = await gateway.new_admin()
+    replay = {"stage": "indexing"}
+    assert (await gateway.client.post("/v1/admin/replay", json=replay, headers=admin)).is_success
+
+    async def replayed() -> bool:
+        info = await gateway.nc.jetstream().consumer_info(AUDIO_STREAM, "stage-indexing")
+        return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
+
+    await wait_until(replayed, what="the indexing replay to finish")
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +132,10 @@ async def test_upload_progress_search_and_delete(gateway: Gateway, songs: list[P
     assert first.track_id in {event.track.track_id for event in deleted}
     missing = await gateway.client.get(f"/v1/tracks/{first.track_id}", headers=headers)
     assert missing.status_code == 404
+
+    await replay_indexing(gateway)  # does not bring it back
+    assert await worker.catalog.get_track(user_id, first.track_id) is None
+    assert await worker.vectors.get(user_id, first.track_id) is None
 
 
 async def test_same_bytes_twice_is_the_same_track(gateway: Gateway, songs: list[Path]) -> None:

@@ -346,3 +346,23 @@ async def test_delete_and_drop(vectors: VectorIndex) -> None:
     assert await vectors.search("alice", "audio", _unit(1), k=5) == []
     await vectors.upsert("alice", "trk3", _unit(3), None, _payload(120, "A", ["calm"]))
     assert await vectors.count("alice") == 1  # a dropped collection comes back on upsert
+
+
+async def test_status_never_moves_back_in_the_pipeline(catalog: Catalog) -> None:
+    """A replay re-runs an earlier stage of an indexed track: it stays indexed."""
+    await catalog.apply_progress(_progress("indexing", "finished", at=10.0))
+    await catalog.apply_progress(_progress("decode", "finished", at=20.0))
+    track = await catalog.get_track("alice", "trk1")
+    assert track is not None
+    assert track["status"] == "indexed"
+    assert track["stages"]["decode"]["at"] == 20.0
+
+
+async def test_a_deleted_track_is_not_brought_back(catalog: Catalog) -> None:
+    await catalog.apply_progress(_progress("decode", "finished", at=1.0))
+    await catalog.mark_deleted("alice", "trk1")
+    assert await catalog.delete_track("alice", "trk1")
+    await catalog.apply_progress(_progress("features", "finished", at=2.0))
+    assert await catalog.get_track("alice", "trk1") is None
+    assert await catalog.is_deleted("alice", "trk1")
+    assert not await catalog.is_deleted("alice", "trk2")
