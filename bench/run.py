@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import accuracy_table, measure_accuracy
+from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
-from bench.report import markdown_table, phase
+from bench.report import markdown_table, phase, verdict
 from bench.search import measure_search, search_table
 
 RESULTS = Path(__file__).parent / "results"
@@ -36,6 +37,8 @@ FULL = {
     "search_sizes": [1_000, 10_000, 50_000],
     "search_queries": 100,
     "search_budget_s": 60.0,
+    "progress_tracks": 10,
+    "upload_mb": 1000,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -44,6 +47,8 @@ QUICK = FULL | {
     "accuracy_pieces": 48,
     "search_sizes": [1_000, 10_000],
     "search_queries": 30,
+    "progress_tracks": 4,
+    "upload_mb": 1000,
 }
 
 
@@ -73,6 +78,24 @@ def _memory_table(memory: dict[str, Any]) -> str:
     return markdown_table(("measurement", "value", "target"), rows)
 
 
+def _gateway_table(gateway: dict[str, Any]) -> str:
+    progress, upload = gateway["progress"], gateway["upload"]
+    rows = [
+        (
+            f"progress latency, stage finished → SSE client ({progress['events']} events)",
+            f"p50 {progress['p50_ms']} ms / p95 {progress['p95_ms']} ms / max "
+            f"{progress['max_ms']} ms",
+            f"p95 ≤ 100 ms: {verdict(progress['p95_ms'] <= 100)}",
+        ),
+        (
+            f"gateway RSS growth, {upload['size_mb']} MB streamed upload",
+            f"{upload['rss_growth_mb']} MB ({upload['mb_per_s']} MB/s)",
+            f"< 64 MB: {verdict(upload['rss_growth_mb'] < 64)}",
+        ),
+    ]
+    return markdown_table(("measurement", "value", "target"), rows)
+
+
 async def _ingest(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return await measure_ingest(work, args.tracks, args.seconds)
 
@@ -91,6 +114,13 @@ async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "progress": await measure_progress_latency(work, args.progress_tracks, 10.0),
+        "upload": await measure_upload_memory(work, args.upload_mb * 1_000_000),
+    }
+
+
 @dataclass(frozen=True)
 class Section:
     measure: Callable[[Path, argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -102,6 +132,7 @@ SECTIONS = {
     "memory": Section(_memory, _memory_table),
     "accuracy": Section(_accuracy, accuracy_table),
     "search": Section(_search, search_table),
+    "gateway": Section(_gateway, _gateway_table),
 }
 
 
@@ -142,6 +173,10 @@ def _parser() -> argparse.ArgumentParser:
         "--accuracy-pieces", type=int, help="labelled pieces (a multiple of 24 balances the keys)"
     )
     parser.add_argument("--accuracy-seconds", type=float, help="length of each labelled piece")
+    parser.add_argument(
+        "--progress-tracks", type=int, help="tracks uploaded over HTTP for progress latency"
+    )
+    parser.add_argument("--upload-mb", type=int, help="size of the streamed upload (MB)")
     parser.add_argument("--search-sizes", type=_sizes, help="index sizes, e.g. 1000,10000,50000")
     parser.add_argument("--search-queries", type=int, help="timed queries per kind and size")
     parser.add_argument(

@@ -62,7 +62,8 @@ class AdminController(Controller):
             info = await services.js.consumer_info(AUDIO_STREAM, consumer_name(stage))
         except (ReplayError, NotFoundError) as exc:
             raise ServiceUnavailableException(detail=f"replay failed: {exc}") from None
-        return ReplayResult(stage=stage, from_sequence=first, pending=info.num_pending or 0)
+        pending = (info.num_pending or 0) + (info.num_ack_pending or 0)  # incl. already pulled
+        return ReplayResult(stage=stage, from_sequence=first, pending=pending)
 
     @get("/status", operation_id="systemStatus", raises=ADMIN_ERRORS)
     async def status(self, services: ServicesDep) -> SystemStatus:

@@ -180,8 +180,19 @@ class SearchEngine:
 
     # -- public ----------------------------------------------------------------------------
     async def _results(
-        self, out: _Rankings, weights: dict[str, float], k: int, inputs: list[SearchInput]
+        self,
+        out: _Rankings,
+        weights: dict[str, float],
+        k: int,
+        inputs: list[SearchInput],
+        exclude: list[str] | None = None,
     ) -> SearchResults:
+        """The fused hits; tracks given as inputs are never their own results."""
+        if exclude:
+            out.lists = {
+                name: [track_id for track_id in ranking if track_id not in exclude]
+                for name, ranking in out.lists.items()
+            }
         fused = fuse(out.lists, weights, k)
         single = len(out.lists) == 1
         documents = await self.services.catalog.get_tracks(
@@ -227,7 +238,7 @@ class SearchEngine:
                 detail="none of the search inputs could be used: " + "; ".join(out.notes),
             )
         weights: dict[str, Any] = msgspec.structs.asdict(request.weights)
-        return await self._results(out, weights, request.k, inputs)
+        return await self._results(out, weights, request.k, inputs, request.track_ids)
 
 
 def _check(request: SearchRequest) -> list[SearchInput]:

@@ -16,6 +16,7 @@ from bench.accuracy import (
     measure_accuracy,
     tempo_correct,
 )
+from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest
 from bench.search import KINDS, K, measure_search, search_table
 from streams.names import Stage
@@ -101,3 +102,13 @@ async def test_search_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
         assert run["similar"]["query_track_returned"] == 0
         assert run["filtered"]["query_track_returned"] == 0
     assert "not measured in this run" in search_table(result)
+
+
+async def test_gateway_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
+    progress = await measure_progress_latency(tmp_path, tracks=1, seconds=4.0)
+    assert progress["events"] == len(Stage)
+    assert 0 < progress["p50_ms"] <= progress["p95_ms"] <= progress["max_ms"] < 10_000
+    upload = await measure_upload_memory(tmp_path, size_bytes=20_000_000)
+    assert upload["size_mb"] == 20
+    assert 0 <= upload["rss_growth_mb"] < 1_000
+    assert upload["mb_per_s"] > 0
