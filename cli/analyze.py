@@ -1,15 +1,12 @@
 """Offline analysis of one file with the pipeline's own cores, for `tonestream analyze`.
 
-The decode core writes the same analysis audio the decode stage stores, and `analyse_file` is
-the very function the features stage runs on it, so the numbers match what an ingest reports.
+`handlers.jobs.decode_and_analyse` runs the decode core and the very function the features
+stage runs, so the numbers match what an ingest reports.
 `analyse_path` runs in a pool worker and imports the DSP stack there, so the CLI process (and
 every other command) starts without it; its result crosses back as a small Struct.
 """
 
 from __future__ import annotations
-
-import tempfile
-from pathlib import Path
 
 import msgspec
 
@@ -41,19 +38,11 @@ def analyse_path(
     file: str, *, target_rate: int, max_duration_s: float, timeout_s: float
 ) -> Analysis:
     """Decode and measure `file`; DecodeError (with a readable reason) when it is not usable."""
-    from handlers.decode.core import decode_to_analysis
-    from handlers.jobs import analyse_file
+    from handlers.jobs import decode_and_analyse
 
-    with tempfile.TemporaryDirectory(prefix="tonestream-analyze-") as tmp:
-        analysis_audio = str(Path(tmp) / "analysis.flac")
-        decoded = decode_to_analysis(
-            file,
-            analysis_audio,
-            target_rate=target_rate,
-            max_duration_s=max_duration_s,
-            timeout_s=timeout_s,
-        )
-        features = analyse_file(analysis_audio)
+    decoded, features = decode_and_analyse(
+        file, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
+    )
     return Analysis(
         file=file,
         duration_s=features.duration_s,

@@ -25,7 +25,7 @@ from gateway.controllers.progress import ProgressController, progress_socket
 from gateway.controllers.search import SearchController
 from gateway.controllers.tracks import TracksController
 from gateway.metrics import Metrics, metrics_middleware
-from gateway.ratelimit import rate_limit_middleware
+from gateway.ratelimit import RateLimiter, rate_limit_middleware
 from gateway.requestid import request_id_middleware
 from gateway.services import Services
 from schemas.settings import Settings
@@ -90,7 +90,7 @@ def create_app(settings: Settings, open_services: ServicesFactory) -> Litestar:
             auth_middleware,
             rate_limit_middleware,
         ],
-        state=State({"metrics": metrics}),
+        state=State({"metrics": metrics, "rate_limiter": RateLimiter(settings)}),
         lifespan=[lifespan],
         openapi_config=openapi,
         cors_config=_cors(settings.cors_origins),

@@ -26,9 +26,9 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: float, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(max(burst, 1))
+    def __init__(self, settings: Settings) -> None:
+        self.rate = settings.rate_limit_per_minute / 60.0
+        self.burst = float(max(settings.rate_limit_burst, 1))
         self._buckets: dict[str, _Bucket] = {}
 
     def retry_after(self, caller: str) -> float:
@@ -58,13 +58,7 @@ def caller_of(scope: Scope) -> str:
 
 def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state
-        limiter: RateLimiter | None = state.get("rate_limiter")
-        if limiter is None:
-            settings: Settings = state.services.settings
-            limiter = state.rate_limiter = RateLimiter(
-                settings.rate_limit_per_minute, settings.rate_limit_burst
-            )
+        limiter: RateLimiter = scope["app"].state.rate_limiter
         wait_s = limiter.retry_after(caller_of(scope))
         if wait_s > 0:
             raise TooManyRequestsException(

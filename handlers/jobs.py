@@ -6,7 +6,7 @@ import functools
 import tempfile
 from pathlib import Path
 
-from handlers.decode.core import decode_to_analysis, read_analysis
+from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
 from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
@@ -18,21 +18,31 @@ def analyse_file(path: str) -> Features:
     return analyse(samples, rate)
 
 
-def example_audio_vector(
+def decode_and_analyse(
     path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
-) -> list[float]:
-    """An audio search example's vector, exactly as the pipeline computes a track's: decode to
-    the analysis file (DecodeError if it is not usable audio), measure it, embed the features."""
-    with tempfile.TemporaryDirectory(prefix="tonestream-example-") as tmp:
+) -> tuple[DecodeResult, Features]:
+    """What the decode and features stages compute for a file, without storing anything:
+    decode to a temporary analysis file (DecodeError if it is not usable audio), measure it."""
+    with tempfile.TemporaryDirectory(prefix="tonestream-analyse-") as tmp:
         analysis = str(Path(tmp) / "analysis.flac")
-        decode_to_analysis(
+        decoded = decode_to_analysis(
             path,
             analysis,
             target_rate=target_rate,
             max_duration_s=max_duration_s,
             timeout_s=timeout_s,
         )
-        return audio_vector(analyse_file(analysis))
+        return decoded, analyse_file(analysis)
+
+
+def example_audio_vector(
+    path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
+) -> list[float]:
+    """An audio search example's vector, exactly as the pipeline computes a track's."""
+    _, features = decode_and_analyse(
+        path, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
+    )
+    return audio_vector(features)
 
 
 @functools.cache

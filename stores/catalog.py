@@ -24,7 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from schemas.api import SearchFilters
 from schemas.events import Progress
-from stores.catalog_queries import after_cursor, encode_cursor, track_query
+from stores.catalog_queries import UPLOADED, after_cursor, encode_cursor, track_query
 from streams.names import Stage
 
 TRACKS = "tracks"
@@ -202,7 +202,7 @@ class Catalog:
 
     async def get_tracks(self, tenant: str, track_ids: list[str]) -> dict[str, Document]:
         documents = await self.tracks.find(
-            {"tenant": tenant, "track_id": {"$in": track_ids}, "created_at": {"$exists": True}},
+            {"tenant": tenant, "track_id": {"$in": track_ids}} | UPLOADED,
             projection={"_id": False},
         ).to_list(None)
         return {doc["track_id"]: doc for doc in documents}
@@ -223,6 +223,12 @@ class Catalog:
     async def get_track(self, tenant: str, track_id: str) -> Document | None:
         return await self.tracks.find_one(
             {"tenant": tenant, "track_id": track_id}, projection={"_id": False}
+        )
+
+    async def get_uploaded_track(self, tenant: str, track_id: str) -> Document | None:
+        """The track as the API knows it: only once its upload was recorded."""
+        return await self.tracks.find_one(
+            {"tenant": tenant, "track_id": track_id} | UPLOADED, projection={"_id": False}
         )
 
     async def count_tracks(self, tenant: str | None = None, **equals: Any) -> int:

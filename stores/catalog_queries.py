@@ -30,6 +30,8 @@ _EQUALS = {
     "mood": "tags.mood",  # an array field: matches when any element equals the value
     "genre": "tags.genre",
 }
+UPLOADED: Document = {"created_at": {"$exists": True}}
+"""Tracks the gateway recorded (the status projection alone never sets `created_at`)."""
 KEYWORD_FIELDS = ("filename", "tags.mood", "tags.genre", "tags.description")
 MAX_KEYWORDS = 16
 
@@ -74,7 +76,7 @@ def track_query(
     sha256: str | None = None,
 ) -> Document:
     """The tenant's uploaded tracks passing `filters` and mentioning the words (all, or any)."""
-    conditions: list[Document] = [{"tenant": tenant}, {"created_at": {"$exists": True}}]
+    conditions: list[Document] = [{"tenant": tenant}, UPLOADED]
     conditions.extend(filter_conditions(filters))
     if words:
         mentions = [_mentions(word) for word in words]

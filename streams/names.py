@@ -88,9 +88,19 @@ def query_blob_key(tenant: str, query_id: str) -> str:
     return f"queries/{tenant}/{query_id}"
 
 
+def track_blob_prefix(tenant: str, track_id: str) -> str:
+    """Every blob of a track lives under this prefix (deleting the track deletes it)."""
+    return f"{tenant}/{track_id}/"
+
+
 def track_blob_key(tenant: str, track_id: str) -> str:
-    """The original upload of a track; every later blob of the track shares its prefix."""
-    return f"{tenant}/{track_id}/original"
+    """The original upload of a track."""
+    return track_blob_prefix(tenant, track_id) + "original"
+
+
+def analysis_blob_key(tenant: str, track_id: str) -> str:
+    """The decode stage's mono analysis audio."""
+    return track_blob_prefix(tenant, track_id) + "analysis.flac"
 
 
 def tenant_progress_subject(tenant: str) -> str:

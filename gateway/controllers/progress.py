@@ -23,10 +23,11 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
 from gateway.auth import BEARER
-from gateway.controllers.tracks import TrackId
+from gateway.controllers.tracks import TrackId, require_track
 from gateway.deps import ServicesDep
 from gateway.errors import AUTHENTICATED, NotFoundException
 from gateway.progress import has_history, progress_messages
+from gateway.services import Services
 from schemas.api import ProgressMessage, User
 from schemas.events import Progress
 from stores.catalog import FAILED_STATUS, INDEXED_STATUS, INDEXING_STAGE
@@ -70,11 +71,9 @@ def _from_catalog(doc: dict[str, Any]) -> ProgressMessage | None:
 
 
 async def _track_messages(
-    services: ServicesDep, tenant: str, track_id: str
+    services: Services, tenant: str, track_id: str
 ) -> AsyncIterator[ProgressMessage | None]:
-    doc = await services.catalog.get_track(tenant, track_id)
-    if doc is None or "created_at" not in doc:
-        raise NotFoundException(detail=f"no track {track_id}")
+    doc = await require_track(services, tenant, track_id)
     if not await has_history(services.js, tenant, track_id):
         standing_in = _from_catalog(doc)
         if standing_in is not None:
@@ -92,7 +91,7 @@ async def _single(message: ProgressMessage) -> AsyncIterator[ProgressMessage | N
     yield message
 
 
-def _user_messages(services: ServicesDep, tenant: str) -> AsyncIterator[ProgressMessage | None]:
+def _user_messages(services: Services, tenant: str) -> AsyncIterator[ProgressMessage | None]:
     return progress_messages(
         services.js,
         tenant_progress_subject(tenant),

@@ -40,13 +40,14 @@ from gateway.errors import (
 from gateway.openapi import UploadOperation
 from gateway.params import provide_filters
 from gateway.search.engine import MAX_K, SearchEngine
+from gateway.services import Services
 from gateway.uploads import SpooledUpload, receive_upload
 from gateway.views import track_detail, track_summary
 from schemas.api import SearchResults, Track, TrackLinks, TrackPage, UploadAccepted, User
 from schemas.events import Deleted, Uploaded
 from schemas.payloads import TrackRef
 from stores.catalog_queries import InvalidCursorError, keywords
-from streams.names import track_blob_key
+from streams.names import track_blob_key, track_blob_prefix
 
 log = structlog.get_logger("gateway.tracks")
 AuthRequest = Request[User, Any, State]
@@ -69,9 +70,10 @@ def _accepted(doc_or_id: dict[str, Any] | str, upload: SpooledUpload) -> UploadA
     )
 
 
-async def _require_track(services: ServicesDep, tenant: str, track_id: str) -> dict[str, Any]:
-    doc = await services.catalog.get_track(tenant, track_id)
-    if doc is None or "created_at" not in doc:
+async def require_track(services: Services, tenant: str, track_id: str) -> dict[str, Any]:
+    """The tenant's track, or 404 — the same answer for another user's id as for no track."""
+    doc = await services.catalog.get_uploaded_track(tenant, track_id)
+    if doc is None:
         raise NotFoundException(detail=f"no track {track_id}")
     return doc
 
@@ -147,11 +149,10 @@ class TracksController(Controller):
         return Response(accepted, status_code=code)
 
     @staticmethod
-    async def _commit(services: ServicesDep, tenant: str, upload: SpooledUpload) -> UploadAccepted:
+    async def _commit(services: Services, tenant: str, upload: SpooledUpload) -> UploadAccepted:
         """blob → catalog → event; undo what was done when a step fails."""
         track_id = uuid.uuid4().hex
-        key = track_blob_key(tenant, track_id)
-        prefix = key.rsplit("/", 1)[0] + "/"
+        key, prefix = track_blob_key(tenant, track_id), track_blob_prefix(tenant, track_id)
         ref = TrackRef(
             track_id=track_id,
             tenant=tenant,
@@ -186,7 +187,7 @@ class TracksController(Controller):
                 if catalog_written:
                     await services.catalog.delete_track(tenant, track_id)
                 await services.blobs.delete_prefix(prefix)
-            if isinstance(exc, Exception) and not isinstance(exc, HTTPException):
+            if isinstance(exc, Exception):  # not cancellation: the client may still be there
                 log.error("upload_failed", track_id=track_id, error=repr(exc))
                 raise ServiceUnavailableException(
                     detail="the upload could not be stored; nothing was kept, please retry",
@@ -232,7 +233,7 @@ class TracksController(Controller):
     async def get_track(
         self, request: AuthRequest, services: ServicesDep, track_id: TrackId
     ) -> Track:
-        return track_detail(await _require_track(services, request.user.user_id, track_id))
+        return track_detail(await require_track(services, request.user.user_id, track_id))
 
     @delete(
         "/{track_id:str}", operation_id="deleteTrack", raises=[*AUTHENTICATED, NotFoundException]
@@ -242,10 +243,10 @@ class TracksController(Controller):
     ) -> None:
         """Remove the track's vector point, blobs and catalog document, then log `deleted`."""
         tenant = request.user.user_id
-        doc = await _require_track(services, tenant, track_id)
+        doc = await require_track(services, tenant, track_id)
         await services.catalog.mark_deleted(tenant, track_id)
         await services.vectors.delete(tenant, track_id)
-        await services.blobs.delete_prefix(track_blob_key(tenant, track_id).rsplit("/", 1)[0] + "/")
+        await services.blobs.delete_prefix(track_blob_prefix(tenant, track_id))
         await services.catalog.delete_track(tenant, track_id)
         ref = TrackRef(
             track_id=track_id,
@@ -274,7 +275,7 @@ class TracksController(Controller):
         self, request: AuthRequest, services: ServicesDep, track_id: TrackId
     ) -> Stream:
         """The original upload; one `Range: bytes=start-end` is honoured (206)."""
-        doc = await _require_track(services, request.user.user_id, track_id)
+        doc = await require_track(services, request.user.user_id, track_id)
         key: str = doc["blob_key"]
         size = await services.blobs.size(key)
         byte_range = _byte_range(request.headers.get("range"), size)

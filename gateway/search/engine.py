@@ -91,7 +91,7 @@ class SearchEngine:
         for track_id in track_ids:
             stored = await self.services.vectors.get(self.tenant, track_id)
             if stored is None:
-                if await self.services.catalog.get_track(self.tenant, track_id) is None:
+                if await self.services.catalog.get_uploaded_track(self.tenant, track_id) is None:
                     raise NotFoundException(detail=f"no track {track_id}")
                 raise ConflictError(
                     detail=f"track {track_id} is not indexed yet; try again when it is",
@@ -117,15 +117,18 @@ class SearchEngine:
             self.services.nc, query, self.services.settings.query_timeout_s
         )
 
+    @staticmethod
+    def _record(out: _Rankings, name: SearchInput, hits: list[tuple[str, float]]) -> None:
+        out.lists[name] = [track_id for track_id, _ in hits]
+        out.scores.update(hits)
+
     async def _text_ranking(
         self, text: str, depth: int, filters: SearchFilters, out: _Rankings
     ) -> None:
         answer = await self._semantic(SemanticQuery(text=text))
         if answer.vector is not None:
             out.text_mode = "semantic"
-            hits = await self._nearest(SEMANTIC, answer.vector, depth, filters)
-            out.lists["text"] = [track_id for track_id, _ in hits]
-            out.scores.update(hits)
+            self._record(out, "text", await self._nearest(SEMANTIC, answer.vector, depth, filters))
             return
         out.text_mode = "keyword"
         out.notes.append(
@@ -134,49 +137,43 @@ class SearchEngine:
         )
         words = keywords(text)
         found = await self.services.catalog.keyword_search(self.tenant, words, filters, depth)
-        out.lists["text"] = [doc["track_id"] for doc, _ in found]
-        out.scores.update((doc["track_id"], count / len(words)) for doc, count in found)
+        self._record(out, "text", [(doc["track_id"], count / len(words)) for doc, count in found])
 
-    async def _image_ranking(
-        self, image: bytes, depth: int, filters: SearchFilters, out: _Rankings
+    async def _example_ranking(
+        self,
+        name: SearchInput,
+        example: bytes,
+        ask: Callable[[str], Awaitable[QueryVector]],
+        vector_name: str,
+        *,
+        depth: int,
+        filters: SearchFilters,
+        out: _Rankings,
     ) -> None:
-        answer = await self._with_parked_blob(
-            image, lambda key: self._semantic(SemanticQuery(image_key=key))
-        )
+        """An image or audio example: parked as a blob, turned into a vector by a worker."""
+        answer = await self._with_parked_blob(example, ask)
         if answer.error:
-            raise UnprocessableError(detail=answer.error)
+            raise UnprocessableError(detail=f"{name} example: {answer.error}")
         if answer.vector is None:
-            out.notes.append(f"image search unavailable: {answer.unavailable}")
+            out.notes.append(f"{name} example search unavailable: {answer.unavailable}")
             return
-        hits = await self._nearest(SEMANTIC, answer.vector, depth, filters)
-        out.lists["image"] = [track_id for track_id, _ in hits]
-        out.scores.update(hits)
+        self._record(out, name, await self._nearest(vector_name, answer.vector, depth, filters))
 
-    async def _audio_ranking(
-        self, audio: bytes, depth: int, filters: SearchFilters, out: _Rankings
-    ) -> None:
-        answer = await self._with_parked_blob(
-            audio,
-            lambda key: request_audio_vector(
-                self.services.nc, AudioQuery(blob_key=key), self.services.settings.query_timeout_s
-            ),
+    def _ask_image(self, key: str) -> Awaitable[QueryVector]:
+        return self._semantic(SemanticQuery(image_key=key))
+
+    def _ask_audio(self, key: str) -> Awaitable[QueryVector]:
+        return request_audio_vector(
+            self.services.nc, AudioQuery(blob_key=key), self.services.settings.query_timeout_s
         )
-        if answer.error:
-            raise UnprocessableError(detail=f"audio example: {answer.error}")
-        if answer.vector is None:
-            out.notes.append(f"audio example search unavailable: {answer.unavailable}")
-            return
-        hits = await self._nearest(AUDIO, answer.vector, depth, filters)
-        out.lists["audio"] = [track_id for track_id, _ in hits]
-        out.scores.update(hits)
 
     async def _tracks_ranking(
         self, track_ids: list[str], depth: int, filters: SearchFilters, out: _Rankings
     ) -> None:
         vector = await self.track_vector(track_ids)
-        hits = await self._nearest(AUDIO, vector, depth, filters, exclude=track_ids)
-        out.lists["tracks"] = [track_id for track_id, _ in hits]
-        out.scores.update(hits)
+        self._record(
+            out, "tracks", await self._nearest(AUDIO, vector, depth, filters, exclude=track_ids)
+        )
 
     # -- public ----------------------------------------------------------------------------
     async def _results(
@@ -227,10 +224,14 @@ class SearchEngine:
             await self._tracks_ranking(request.track_ids, depth, filters, out)
         if request.audio_base64:
             audio = _decode_example("audio", request.audio_base64)
-            await self._audio_ranking(audio, depth, filters, out)
+            await self._example_ranking(
+                "audio", audio, self._ask_audio, AUDIO, depth=depth, filters=filters, out=out
+            )
         if request.image_base64:
             image = _decode_example("image", request.image_base64)
-            await self._image_ranking(image, depth, filters, out)
+            await self._example_ranking(
+                "image", image, self._ask_image, SEMANTIC, depth=depth, filters=filters, out=out
+            )
         if request.text and request.text.strip():
             await self._text_ranking(request.text.strip(), depth, filters, out)
         if not out.lists:

@@ -13,11 +13,11 @@ from schemas.events import Decoded, Uploaded
 from schemas.payloads import TrackRef
 from schemas.settings import Settings
 from stores.blobs import BlobNotFound, BlobStore
-from streams.names import Stage
+from streams.names import Stage, analysis_blob_key
 
 
 def analysis_key(track: TrackRef) -> str:
-    return f"{track.tenant}/{track.track_id}/analysis.flac"
+    return analysis_blob_key(track.tenant, track.track_id)
 
 
 class DecodeStage:
