@@ -197,6 +197,15 @@ async def test_list_filters_and_pages(gateway: Gateway, songs: list[Path]) -> No
     assert len(rest.items) == 1
     assert rest.next_cursor is None
     assert {page.items[0].track_id, rest.items[0].track_id} == set(ids)
+    sha256 = hashlib.sha256(songs[0].read_bytes()).hexdigest()
+    assert [t.track_id for t in (await listed(sha256=sha256)).items] == [ids[0]]
+    # a track given as a search input is never its own result, whichever input finds it
+    both = {"text": "first light", "track_ids": [ids[0]]}
+    mixed = await gateway.client.post("/v1/search", json=both, headers=headers)
+    assert mixed.status_code == 200, mixed.text
+    assert ids[0] not in [hit["track_id"] for hit in mixed.json()["results"]]
+    alone = await gateway.client.post("/v1/search", json={"text": "first"}, headers=headers)
+    assert ids[0] in [hit["track_id"] for hit in alone.json()["results"]]
     bad = await gateway.client.get("/v1/tracks", params={"cursor": "%%%"}, headers=headers)
     assert bad.status_code == 400
 
