@@ -43,7 +43,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # vectors
     qdrant_url: str = ""
     qdrant_api_key: str = ""
-    qdrant_collection: str = "tracks"
+    qdrant_collection: str = "tracks"  # prefix: one collection per tenant, `tracks-<tenant>`
     # blobs
     s3_endpoint: str = ""
     s3_access_key: str = ""
