@@ -24,9 +24,15 @@ class Analysis(msgspec.Struct, kw_only=True, frozen=True):
     loudness_lufs: float
     loudness_range_lu: float
     true_peak_dbtp: float
+    sample_peak_dbfs: float
+    replaygain_db: float
     source_format: str
     source_sample_rate: int
     source_channels: int
+    codec: str = ""
+    title: str = ""
+    artist: str = ""
+    album: str = ""
 
 
 class AnalysisFailure(msgspec.Struct, kw_only=True, frozen=True):
@@ -54,7 +60,13 @@ def analyse_path(
         loudness_lufs=features.loudness_lufs,
         loudness_range_lu=features.loudness_range_lu,
         true_peak_dbtp=features.true_peak_dbtp,
+        sample_peak_dbfs=features.sample_peak_dbfs,
+        replaygain_db=features.replaygain_db,
         source_format=decoded.source_format,
         source_sample_rate=decoded.source_sample_rate,
         source_channels=decoded.source_channels,
+        codec=decoded.metadata.codec,
+        title=decoded.metadata.title,
+        artist=decoded.metadata.artist,
+        album=decoded.metadata.album,
     )

@@ -121,6 +121,29 @@ def _number(features: dict[str, Any], name: str, unit: str, digits: int = 1) -> 
     return "–" if value is None else f"{value:.{digits}f} {unit}".strip()
 
 
+def _file_tags(grid: Table, tags: dict[str, Any]) -> None:
+    """The file's own tags and encoding, as `show` lists them (only what the file states)."""
+    for name in ("title", "artist", "album", "album_artist", "genre"):
+        if tags.get(name):
+            label = "album artist" if name == "album_artist" else name
+            grid.add_row(label if name != "genre" else "file genre", escape(str(tags[name])))
+    position = [
+        f"{label} {tags[field]}" + (f"/{tags[total]}" if total and tags.get(total) else "")
+        for label, field, total in (
+            ("track", "track_number", "track_total"),
+            ("disc", "disc_number", None),
+        )
+        if tags.get(field)
+    ]
+    if tags.get("year"):
+        position.append(str(tags["year"]))
+    if position:
+        grid.add_row("position", ", ".join(position))
+    if tags.get("codec"):
+        rate = f", {tags['bit_rate'] / 1000:.0f} kb/s" if tags.get("bit_rate") else ""
+        grid.add_row("codec", escape(str(tags["codec"])) + rate)
+
+
 def track_details(console: Console, track: Track) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -132,6 +155,7 @@ def track_details(console: Console, track: Track) -> None:
         grid.add_row("failed in", track.failed_stage)
     grid.add_row("size", f"{size(track.size_bytes)}, {escape(track.content_type)}")
     grid.add_row("sha256", track.sha256)
+    _file_tags(grid, (track.audio or {}).get("metadata") or {})
     features = track.features or {}
     if features:
         grid.add_row("duration", duration(features.get("duration_s")))
@@ -146,8 +170,10 @@ def track_details(console: Console, track: Track) -> None:
             "loudness",
             f"{_number(features, 'loudness_lufs', 'LUFS')}, "
             f"range {_number(features, 'loudness_range_lu', 'LU')}, "
-            f"true peak {_number(features, 'true_peak_dbtp', 'dBTP')}",
+            f"true peak {_number(features, 'true_peak_dbtp', 'dBTP')}, "
+            f"sample peak {_number(features, 'sample_peak_dbfs', 'dBFS')}",
         )
+        grid.add_row("ReplayGain", f"{_number(features, 'replaygain_db', 'dB')} (track gain)")
     tags = track.tags or {}
     for name in ("mood", "genre"):
         if tags.get(name):
@@ -207,7 +233,7 @@ def analyses(console: Console, results: Sequence[Analysis | AnalysisFailure]) ->
     """A table of the measured files, then one line per file that could not be analysed."""
     table = Table(box=None, pad_edge=False)
     table.add_column("file", overflow="fold")
-    for name in ("length", "bpm", "key", "LUFS", "format"):
+    for name in ("length", "bpm", "key", "LUFS", "dBTP", "gain", "format"):
         table.add_column(name, justify="left" if name in ("key", "format") else "right")
     failures = [result for result in results if isinstance(result, AnalysisFailure)]
     for result in results:
@@ -219,6 +245,8 @@ def analyses(console: Console, results: Sequence[Analysis | AnalysisFailure]) ->
             bpm(result.tempo_bpm),
             key(result.key, result.mode),
             f"{result.loudness_lufs:.1f}",
+            f"{result.true_peak_dbtp:+.1f}",
+            f"{result.replaygain_db:+.1f}",
             f"{result.source_format} {result.source_sample_rate / 1000:g} kHz",
         )
     if table.row_count:

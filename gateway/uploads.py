@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
 from litestar import Request
 from multipart import MultipartSegment, ParserError, PushMultipartParser
 
@@ -29,13 +28,12 @@ from gateway.errors import (
     UnsupportedMediaError,
 )
 from stores.blobs import spool
+from stores.media import open_audio
 from stores.sniff import HEAD_BYTES, NotAudioError, check_head, wav_header
 
 FILE_FIELD = "file"
 MAX_FILENAME = 255
 MAX_FORM_HEADER_BYTES = 8192
-# formats libsndfile reads: these are probed here; the rest (M4A, AAC…) go to ffmpeg in decode
-_SNDFILE_FORMATS = frozenset({"WAV", "FLAC", "OGG", "OPUS", "MP3", "AIFF", "AU", "CAF", "W64"})
 _MIME = {
     "WAV": "audio/wav",
     "FLAC": "audio/flac",
@@ -153,12 +151,8 @@ def _probe(path: Path, head: bytes, size: int) -> str:
             raise NotAudioError(
                 f"truncated WAV: the header promises {expected} bytes, the file has {size}"
             )
-    if fmt in _SNDFILE_FORMATS:
-        try:
-            info = sf.info(str(path))
-        except sf.LibsndfileError as exc:
-            raise NotAudioError(f"unreadable {fmt}: {exc.error_string}") from None
-        if info.frames <= 0:
+    with open_audio(str(path), fmt) as (_, stream):
+        if stream.duration is not None and stream.duration <= 0:
             raise NotAudioError(f"{fmt} file holds no audio frames")
     return fmt
 

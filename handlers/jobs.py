@@ -10,12 +10,13 @@ from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
 from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
-from schemas.payloads import Features
+from schemas.payloads import Features, Loudness
 
 
-def analyse_file(path: str) -> Features:
+def analyse_file(path: str, programme: Loudness | None = None) -> Features:
+    """Features of a stored analysis file; `programme` is the loudness decode measured."""
     samples, rate = read_analysis(path)
-    return analyse(samples, rate)
+    return analyse(samples, rate, programme)
 
 
 def decode_and_analyse(
@@ -32,7 +33,7 @@ def decode_and_analyse(
             max_duration_s=max_duration_s,
             timeout_s=timeout_s,
         )
-        return decoded, analyse_file(analysis)
+        return decoded, analyse_file(analysis, decoded.loudness)
 
 
 def example_audio_vector(

@@ -25,8 +25,43 @@ class TrackRef(msgspec.Struct, kw_only=True, frozen=True):
     size_bytes: int = 0
 
 
+class Loudness(msgspec.Struct, kw_only=True, frozen=True):
+    """EBU R128 / BS.1770-4 measurements of the source channels at the source rate."""
+
+    integrated_lufs: float
+    range_lu: float
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    replaygain_db: float
+    """ReplayGain 2.0 track gain: the gain that brings the track to -18 LUFS."""
+
+
+class FileMetadata(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What the file says about itself (its tags) and how it is encoded; empty when unknown."""
+
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+    album_artist: str = ""
+    track_number: int | None = None
+    track_total: int | None = None
+    disc_number: int | None = None
+    year: int | None = None
+    genre: str = ""
+    codec: str = ""
+    bit_rate: int | None = None
+    cover_key: str | None = None
+    """Blob key of the embedded cover art, when the file has one within the size limit."""
+    cover_type: str | None = None
+    """The cover's MIME type (image/jpeg, image/png, image/gif or image/webp)."""
+
+
 class DecodedAudio(msgspec.Struct, kw_only=True, frozen=True):
-    """The normalised analysis audio (mono, one rate, stored as a blob) and what the probe saw."""
+    """The normalised analysis audio (mono, one rate, stored as a blob) and what the probe saw.
+
+    `loudness` is measured on the source channels while decoding; events written before it
+    existed carry None, and the features stage then measures the analysis audio instead.
+    """
 
     analysis_key: str
     sample_rate: int
@@ -35,6 +70,8 @@ class DecodedAudio(msgspec.Struct, kw_only=True, frozen=True):
     source_sample_rate: int
     source_channels: int
     peaks: list[float] = []
+    loudness: Loudness | None = None
+    metadata: FileMetadata = FileMetadata()
 
 
 class Features(msgspec.Struct, kw_only=True, frozen=True):
@@ -60,6 +97,8 @@ class Features(msgspec.Struct, kw_only=True, frozen=True):
     mfcc_std: list[float]
     chroma_mean: list[float]
     chroma_std: list[float]
+    sample_peak_dbfs: float = 0.0
+    replaygain_db: float = 0.0
 
 
 class Tags(msgspec.Struct, kw_only=True, frozen=True):

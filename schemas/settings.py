@@ -63,7 +63,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     llm_timeout_s: float = 30.0
     llm_requests_per_minute: float = 60.0
     # embedding
-    embedding_version: int = 1
+    embedding_version: int = 2
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = "laion2b_s34b_b79k"  # a hub tag, a local checkpoint path, or "none"
     clip_enabled: bool = True

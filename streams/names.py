@@ -103,5 +103,10 @@ def analysis_blob_key(tenant: str, track_id: str) -> str:
     return track_blob_prefix(tenant, track_id) + "analysis.flac"
 
 
+def cover_blob_key(tenant: str, track_id: str) -> str:
+    """The cover art embedded in the upload (JPEG, PNG, GIF or WebP), when it had one."""
+    return track_blob_prefix(tenant, track_id) + "cover"
+
+
 def tenant_progress_subject(tenant: str) -> str:
     return f"progress.{tenant}.*"

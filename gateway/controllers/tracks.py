@@ -46,6 +46,7 @@ from gateway.views import track_detail, track_summary
 from schemas.api import SearchResults, Track, TrackLinks, TrackPage, UploadAccepted, User
 from schemas.events import Deleted, Uploaded
 from schemas.payloads import TrackRef
+from stores.blobs import BlobNotFound
 from stores.catalog_queries import InvalidCursorError, keywords
 from streams.names import track_blob_key, track_blob_prefix
 
@@ -301,6 +302,34 @@ class TracksController(Controller):
             media_type=doc.get("content_type", "application/octet-stream"),
             status_code=HTTP_206_PARTIAL_CONTENT if byte_range else HTTP_200_OK,
             headers=headers,
+        )
+
+    @get(
+        "/{track_id:str}/cover",
+        operation_id="trackCoverArt",
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                bytes, description="the cover art embedded in the upload", media_type="image/*"
+            ),
+        },
+        raises=[*AUTHENTICATED, NotFoundException],
+    )
+    async def cover(
+        self, request: AuthRequest, services: ServicesDep, track_id: TrackId
+    ) -> Response[bytes]:
+        """The cover art the file carried (JPEG, PNG, GIF or WebP, at most 2 MB); 404 if none."""
+        doc = await require_track(services, request.user.user_id, track_id)
+        tags = (doc.get("audio") or {}).get("metadata") or {}
+        if not tags.get("cover_key") or not tags.get("cover_type"):
+            raise NotFoundException(detail="this track's file has no cover art")
+        try:
+            image = await services.blobs.get_bytes(tags["cover_key"])
+        except BlobNotFound:
+            raise NotFoundException(detail="this track's cover art is gone") from None
+        return Response(
+            image,
+            media_type=tags["cover_type"],
+            headers={"Content-Security-Policy": "default-src 'none'", "Cache-Control": "private"},
         )
 
     @get(

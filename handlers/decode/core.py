@@ -1,11 +1,17 @@
 """Decode-stage core: any accepted upload becomes the one analysis audio file later stages read.
 
-Pure apart from the two paths it is given, so the handler can run it in a process-pool worker.
-The upload is sniffed (never trusting its name), probed (refusing absurd headers and over-long
-files before any decoding), then decoded in blocks — libsndfile first, ffmpeg in a sandboxed child
-process for the rest — mixed to mono, resampled with a streaming soxr resampler and written as
-mono FLAC PCM_16 at the analysis rate. Memory stays flat however long the upload is. Everything
-permanent (not audio, corrupt, truncated, too long) raises DecodeError with a readable reason.
+Pure apart from the paths it is given, so the handler can run it in a process-pool worker (whose
+address space is capped). FFmpeg's own libraries, inside the `av` wheel, read every common format
+in-process (WAV, AIFF, FLAC, MP3, Ogg Vorbis/Opus, AAC/ALAC in M4A, WMA, WebM…). The upload is
+sniffed (never trusting its name) and probed — absurd headers and over-long files are refused
+before any decoding — then decoded packet by packet with a wall-clock deadline. Every block feeds
+two consumers:
+- the loudness meter, on the source channels at the source rate (BS.1770-4 needs both);
+- the analysis writer: the mean of the channels, resampled by a streaming soxr resampler and
+  written as mono FLAC PCM_16 at the analysis rate, with display peaks metered on the way.
+The file's tags and cover art are read from the container. Memory stays flat however long the
+upload is. Everything permanent (not audio, corrupt, truncated, too long) raises DecodeError with
+a readable reason, and leaves no partial output behind.
 """
 
 from __future__ import annotations
@@ -13,18 +19,24 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import NamedTuple
 
+import av
+import av.container
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from handlers.decode import metadata
 from handlers.decode.errors import DecodeError
-from handlers.decode.ffmpeg import ffmpeg_blocks, ffmpeg_path, ffprobe
-from schemas.payloads import DecodedAudio
+from handlers.decode.loudness import LoudnessMeter, channel_weights
+from schemas.payloads import DecodedAudio, FileMetadata, Loudness
+from stores.media import ffmpeg_message, open_audio
 from stores.sniff import HEAD_BYTES, NotAudioError, check_head, wav_header
 
 __all__ = [
@@ -36,35 +48,37 @@ __all__ = [
     "read_analysis",
 ]
 
+F32 = npt.NDArray[np.float32]
+
 MIN_SAMPLE_RATE = 4_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 32
 BLOCK_FRAMES = 65_536
+"""Decoded frames are gathered into blocks of about this many before they are measured."""
 COMPLETE_FRACTION = 0.98
 """Fewer decoded frames than this share of what the header promises means a truncated file."""
 PEAK_HOP = 32
 """Analysis samples per stored peak; the display peaks are maxima over runs of these."""
 _RESAMPLE_QUALITY = "MQ"  # aliasing is irrelevant for analysis; HQ costs the same here, LQ no less
 _FLAC_COMPRESSION = 0.0  # fastest level; the analysis file is transient and already small
-_SNDFILE_FORMATS = frozenset(
-    {"WAV", "W64", "AIFF", "AU", "CAF", "SVX", "FLAC", "OGG", "OPUS", "MP3"}
-)
-_ESTIMATED_LENGTH = frozenset({"MP3"})  # libsndfile estimates MPEG lengths from the bitrate
+_EXACT_LENGTH = frozenset({"WAV", "W64", "AIFF", "FLAC", "CAF", "M4A", "MP4"})
+"""Formats whose header states the length exactly, so a shortfall means truncation."""
+_SAMPLE_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}
 
 
 class ProbeInfo(msgspec.Struct, kw_only=True, frozen=True):
-    """What the upload's header says; 0 means unknown (ffmpeg path without ffprobe)."""
+    """What the upload's header says; frames and duration are 0 when it does not say."""
 
     format: str
+    codec: str
     sample_rate: int
     channels: int
     frames: int
     duration_s: float
-    decoder: Literal["libsndfile", "ffmpeg"]
 
 
 class DecodeResult(msgspec.Struct, kw_only=True, frozen=True):
-    """DecodedAudio minus the blob key, which the caller assigns when it uploads the file."""
+    """DecodedAudio minus the blob keys, which the caller assigns when it uploads the files."""
 
     sample_rate: int
     duration_s: float
@@ -72,9 +86,26 @@ class DecodeResult(msgspec.Struct, kw_only=True, frozen=True):
     source_sample_rate: int
     source_channels: int
     peaks: list[float]
+    loudness: Loudness
+    metadata: FileMetadata
+    cover_type: str | None = None
+    """MIME type of the cover art written to `cover_path`, when there was one worth keeping."""
 
-    def to_payload(self, analysis_key: str) -> DecodedAudio:
-        return DecodedAudio(analysis_key=analysis_key, **msgspec.structs.asdict(self))
+    def to_payload(self, analysis_key: str, cover_key: str | None = None) -> DecodedAudio:
+        tags = self.metadata
+        if cover_key is not None and self.cover_type is not None:
+            tags = metadata.with_cover(tags, cover_key, self.cover_type)
+        return DecodedAudio(
+            analysis_key=analysis_key,
+            sample_rate=self.sample_rate,
+            duration_s=self.duration_s,
+            source_format=self.source_format,
+            source_sample_rate=self.source_sample_rate,
+            source_channels=self.source_channels,
+            peaks=self.peaks,
+            loudness=self.loudness,
+            metadata=tags,
+        )
 
 
 def _human_duration(seconds: float) -> str:
@@ -106,78 +137,72 @@ def _check_duration(duration_s: float, max_duration_s: float) -> None:
         )
 
 
-def _read_head(path: str) -> bytes:
+class _Sniffed(NamedTuple):
+    format: str | None
+    promised_frames: int | None
+    """What a WAV header promises: FFmpeg reads a truncated WAV's length from the file size."""
+
+
+def _sniff(path: str) -> _Sniffed:
+    """The sniffed format; refuses empty files, obvious non-audio and absurd WAV headers."""
     with open(path, "rb") as file:
-        return file.read(HEAD_BYTES)
-
-
-def _probe_ffmpeg(path: str, fmt: str | None, max_duration_s: float, timeout_s: float) -> ProbeInfo:
-    """Probe what libsndfile could not open; only ffmpeg (and ffprobe) may still read it."""
-    if ffmpeg_path() is None:
-        if fmt is None or fmt in _SNDFILE_FORMATS:
-            what = f"{fmt} data" if fmt else "audio data"
-            raise DecodeError(
-                f"unrecognised or corrupt {what} "
-                "(libsndfile cannot read it; other formats are unsupported without ffmpeg, "
-                "which is not installed)"
-            )
-        raise DecodeError(
-            f"unsupported format without ffmpeg: {fmt} needs ffmpeg, which is not installed"
-        )
-    stream = ffprobe(path, timeout_s=timeout_s)
-    if stream is None:
-        return ProbeInfo(
-            format=fmt or "unknown", sample_rate=0, channels=0, frames=0, duration_s=0.0,
-            decoder="ffmpeg",
-        )  # fmt: skip
-    if stream.sample_rate:
-        _check_rate(stream.sample_rate)
-    if stream.channels:
-        _check_channels(stream.channels)
-    _check_duration(stream.duration_s, max_duration_s)
-    return ProbeInfo(
-        format=fmt or "unknown",
-        sample_rate=stream.sample_rate,
-        channels=stream.channels,
-        frames=round(stream.duration_s * stream.sample_rate),
-        duration_s=stream.duration_s,
-        decoder="ffmpeg",
-    )
-
-
-def _probe(path: str, head: bytes, max_duration_s: float, timeout_s: float) -> ProbeInfo:
+        head = file.read(HEAD_BYTES)
     try:
         fmt = check_head(head)
     except NotAudioError as exc:
         raise DecodeError(exc.reason) from None
     wav = wav_header(head)
-    if wav is not None:  # libsndfile rejects some of these with cryptic messages
+    if wav is not None:  # checked here: FFmpeg refuses these with less helpful words
         _check_rate(wav.sample_rate)
         _check_channels(wav.channels)
+        if wav.promised_frames == 0:
+            raise DecodeError("no audio: the file contains 0 samples")
+    return _Sniffed(fmt, wav.promised_frames if wav else None)
+
+
+@contextlib.contextmanager
+def _opened(
+    path: str, fmt: str | None
+) -> Iterator[tuple[av.container.InputContainer, av.AudioStream]]:
     try:
-        info = sf.info(path)
-    except sf.LibsndfileError:
-        return _probe_ffmpeg(path, fmt, max_duration_s, timeout_s)
-    _check_rate(info.samplerate)
-    _check_channels(info.channels)
-    # libsndfile quietly shortens a truncated WAV to what is there; its header says otherwise
-    promised = wav.promised_frames if wav is not None else None
-    frames = max(info.frames, promised or 0)
-    duration_s = frames / info.samplerate
+        with open_audio(path, fmt) as opened:
+            yield opened
+    except NotAudioError as exc:
+        raise DecodeError(exc.reason) from None
+
+
+def _probe_open(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    sniffed: _Sniffed,
+    max_duration_s: float,
+) -> ProbeInfo:
+    context = stream.codec_context
+    _check_rate(context.sample_rate)
+    _check_channels(context.channels)
+    if stream.duration is not None and stream.time_base is not None:
+        duration_s = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration_s = container.duration / av.time_base
+    else:
+        duration_s = 0.0
+    duration_s = max(duration_s, (sniffed.promised_frames or 0) / context.sample_rate, 0.0)
     _check_duration(duration_s, max_duration_s)
     return ProbeInfo(
-        format=fmt or info.format,
-        sample_rate=info.samplerate,
-        channels=info.channels,
-        frames=frames,
+        format=sniffed.format or container.format.name.split(",")[0].upper(),
+        codec=context.name,
+        sample_rate=context.sample_rate,
+        channels=context.channels,
+        frames=round(duration_s * context.sample_rate),
         duration_s=duration_s,
-        decoder="libsndfile",
     )
 
 
-def probe(path: str, *, max_duration_s: float = 3600.0, timeout_s: float = 300.0) -> ProbeInfo:
+def probe(path: str, *, max_duration_s: float = 3600.0) -> ProbeInfo:
     """Sniff and probe `path` without decoding it; DecodeError for non-audio or absurd headers."""
-    return _probe(path, _read_head(path), max_duration_s, timeout_s)
+    sniffed = _sniff(path)
+    with _opened(path, sniffed.format) as (container, stream):
+        return _probe_open(container, stream, sniffed, max_duration_s)
 
 
 class _PeakMeter:
@@ -243,7 +268,7 @@ class _AnalysisWriter:
         if self.samples > self._max_samples:
             limit = _human_duration(self._max_duration_s)
             raise DecodeError(f"too long: exceeds the {limit} limit")
-        clean = np.nan_to_num(np.clip(out, -1.0, 1.0), copy=False)  # NaN (corrupt float data) → 0
+        clean = np.clip(out, -1.0, 1.0)
         self._meter.add(clean)
         self._file.write(np.rint(clean * 32767.0).astype(np.int16))
 
@@ -256,73 +281,149 @@ class _AnalysisWriter:
         return self._meter.peaks(count)
 
 
-def _sndfile_message(exc: sf.LibsndfileError) -> str:
-    return str(exc.error_string).removeprefix("Error : ").rstrip(".")
+def _planar(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded frame's samples, in their own type, as (channels, samples)."""
+    data = frame.to_ndarray()
+    if not frame.format.is_planar:
+        data = data.reshape(-1, len(frame.layout.channels)).T
+    return data
 
 
-def _decode_sndfile(path: str, info: ProbeInfo, out: _AnalysisWriter, timeout_s: float) -> None:
-    """Decode block by block into `out`; DecodeError when truncated, corrupt or too slow."""
-    deadline = time.monotonic() + timeout_s
-    decoded = 0
-    with sf.SoundFile(path) as file:
-        buffer = np.empty((BLOCK_FRAMES, file.channels), dtype=np.float32)
-        to_mono = np.full(file.channels, 1.0 / file.channels, dtype=np.float32)
-        while True:
-            if time.monotonic() > deadline:
-                raise DecodeError(f"decoding timed out after {timeout_s:g} s")
-            try:
-                block = file.read(dtype="float32", always_2d=True, out=buffer)
-            except sf.LibsndfileError as exc:
+def _to_float(block: np.ndarray, sample_format: str) -> F32:
+    """Samples as float32 in [-1, 1); NaN and infinity (corrupt float data) become 0."""
+    name = sample_format.rstrip("p")
+    if name == "u8":
+        return (block.astype(np.float32) - 128.0) / 128.0
+    if name in _SAMPLE_SCALE:
+        return block.astype(np.float32) * np.float32(1.0 / _SAMPLE_SCALE[name])
+    samples = block.astype(np.float32, copy=False)
+    if not np.isfinite(samples.sum()):
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    return samples
+
+
+class _Decoding:
+    """One pass over the audio stream: blocks to the meter and the writer, the cover on the side."""
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        stream: av.AudioStream,
+        info: ProbeInfo,
+        deadline: float,
+        timeout_s: float,
+    ) -> None:
+        self.container = container
+        self.info = info
+        self.deadline = deadline
+        self.timeout_s = timeout_s
+        self.stream = stream
+        self.covers = [
+            s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic
+        ]
+        self.cover = b""
+        self.frames = 0
+
+    def blocks(self) -> Iterator[F32]:
+        """Planar float blocks of about BLOCK_FRAMES frames, in order."""
+        pending: list[np.ndarray] = []
+        count = 0
+        sample_format = ""
+        for frame in self._frames():
+            samples = _planar(frame)
+            if frame.sample_rate != self.info.sample_rate or samples.shape[0] != self.info.channels:
                 raise DecodeError(
-                    f"truncated or corrupt {info.format}: decoding failed after "
-                    f"{decoded / info.sample_rate:.1f} s of the {info.duration_s:.1f} s "
-                    f"the header promises ({_sndfile_message(exc)})"
-                ) from None
-            if not len(block):
-                break
-            decoded += len(block)
-            out.write(block @ to_mono)
-    out.finish()
-    if info.format not in _ESTIMATED_LENGTH and decoded < COMPLETE_FRACTION * info.frames:
-        raise DecodeError(
-            f"truncated {info.format}: header promises {info.duration_s:.1f} s "
-            f"but only {decoded / info.sample_rate:.1f} s could be decoded"
-        )
+                    "unsupported stream: the sample rate or channel count changes mid-stream"
+                )
+            if pending and frame.format.name != sample_format:
+                yield _to_float(np.concatenate(pending, axis=1), sample_format)
+                pending, count = [], 0
+            sample_format = frame.format.name
+            pending.append(samples)
+            count += samples.shape[1]
+            if count >= BLOCK_FRAMES:
+                yield _to_float(np.concatenate(pending, axis=1), sample_format)
+                pending, count = [], 0
+        if pending:
+            yield _to_float(np.concatenate(pending, axis=1), sample_format)
 
+    def _frames(self) -> Iterator[av.AudioFrame]:
+        try:
+            for packet in self.container.demux(self.stream, *self.covers):
+                if time.monotonic() > self.deadline:
+                    raise DecodeError(f"decoding timed out after {self.timeout_s:g} s")
+                if packet.stream is not self.stream:
+                    if not self.cover and packet.size:
+                        self.cover = bytes(packet)
+                    continue
+                for frame in packet.decode():
+                    if isinstance(frame, av.AudioFrame):
+                        self.frames += frame.samples
+                        yield frame
+        except av.FFmpegError as exc:
+            decoded_s = self.frames / self.info.sample_rate
+            promised = f" of the {self.info.duration_s:.1f} s" if self.info.duration_s else ""
+            raise DecodeError(
+                f"truncated or corrupt {self.info.format}: decoding failed after "
+                f"{decoded_s:.1f} s{promised} the header promises ({ffmpeg_message(exc)})"
+            ) from None
 
-def _decode_ffmpeg(path: str, out: _AnalysisWriter, sample_rate: int, timeout_s: float) -> None:
-    blocks = ffmpeg_blocks(path, sample_rate, timeout_s=timeout_s)
-    with contextlib.closing(blocks):
-        for block in blocks:
-            out.write(block)
+    def check_complete(self) -> None:
+        info = self.info
+        if info.format in _EXACT_LENGTH and self.frames < COMPLETE_FRACTION * info.frames:
+            raise DecodeError(
+                f"truncated {info.format}: header promises {info.duration_s:.1f} s "
+                f"but only {self.frames / info.sample_rate:.1f} s could be decoded"
+            )
 
 
 def decode_to_analysis(
     src_path: str,
     dst_path: str,
     *,
+    cover_path: str | None = None,
     target_rate: int = 22050,
     max_duration_s: float = 3600.0,
     timeout_s: float = 300.0,
     peaks: int = 512,
 ) -> DecodeResult:
-    """Decode `src_path` to mono FLAC PCM_16 at `target_rate` in `dst_path`.
+    """Decode `src_path` to mono FLAC PCM_16 at `target_rate` in `dst_path`, measuring loudness
+    on the source channels and reading the tags; the cover art, if any, goes to `cover_path`.
 
     Raises DecodeError (permanent, with a readable `.reason`); OSError and other exceptions are
-    transient. On any failure `dst_path` is removed.
+    transient. On any failure neither output file remains.
     """
-    info = _probe(src_path, _read_head(src_path), max_duration_s, timeout_s)
-    in_rate = info.sample_rate if info.decoder == "libsndfile" else target_rate
+    deadline = time.monotonic() + timeout_s
+    sniffed = _sniff(src_path)
     try:
-        with _AnalysisWriter(dst_path, in_rate, target_rate, max_duration_s) as out:
-            if info.decoder == "libsndfile":
-                _decode_sndfile(src_path, info, out, timeout_s)
-            else:
-                _decode_ffmpeg(src_path, out, target_rate, timeout_s)
-        if not out.samples:
-            raise DecodeError("no audio: the file contains 0 samples")
+        with _opened(src_path, sniffed.format) as (container, stream):
+            info = _probe_open(container, stream, sniffed, max_duration_s)
+            decoding = _Decoding(container, stream, info, deadline, timeout_s)
+            weights = channel_weights([c.name for c in decoding.stream.layout.channels])
+            if len(weights) != info.channels:  # an unknown layout: every channel counts fully
+                weights = [1.0] * info.channels
+            meter = LoudnessMeter(info.sample_rate, weights)
+            with _AnalysisWriter(dst_path, info.sample_rate, target_rate, max_duration_s) as out:
+                for block in decoding.blocks():
+                    meter.add(block)
+                    out.write(block.mean(axis=0))
+                out.finish()
+            if not out.samples:
+                raise DecodeError("no audio: the file contains 0 samples")
+            decoding.check_complete()
+            tags = metadata.read_tags(
+                container.metadata,
+                decoding.stream.metadata,
+                codec=info.codec,
+                bit_rate=decoding.stream.bit_rate or container.bit_rate,
+            )
+            cover = metadata.cover_type(decoding.cover)
+            if cover and cover_path:
+                Path(cover_path).write_bytes(decoding.cover)
     except BaseException:
         Path(dst_path).unlink(missing_ok=True)
+        if cover_path:
+            Path(cover_path).unlink(missing_ok=True)
         raise
     return DecodeResult(
         sample_rate=target_rate,
@@ -331,6 +432,9 @@ def decode_to_analysis(
         source_sample_rate=info.sample_rate,
         source_channels=info.channels,
         peaks=out.peaks(peaks),
+        loudness=meter.result(),
+        metadata=tags,
+        cover_type=cover if cover_path else None,
     )
 
 

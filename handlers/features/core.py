@@ -2,8 +2,9 @@
 
 One spectral pass (dsp.analyse_spectra) feeds every spectral descriptor: tempo and onsets from
 the log-mel flux (tempo), key from the tuned chroma (key), MFCC from the log-mel spectrum and
-the spectral-shape scalars. Loudness and true peak are measured on the waveform (loudness), and
-zero crossings are counted on it directly. Frames whose RMS
+the spectral-shape scalars. Loudness is measured by the decode stage on the source channels and
+passed in; only events decoded before that existed get it from the mono analysis audio. Zero
+crossings are counted on the waveform directly. Frames whose RMS
 is more than ACTIVE_FLOOR_DB below full scale count as silence and are left out of the spectral,
 timbre and chroma statistics, so a fade or a gap does not drag the averages toward zero.
 Digital silence and clips shorter than MIN_RHYTHM_S get the documented defaults instead of
@@ -18,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-from handlers.features import key, loudness, tempo
+from handlers.decode import loudness
+from handlers.features import key, tempo
 from handlers.features.dsp import Spectra, analyse_spectra, power_to_db
-from schemas.payloads import KEY_NAMES, Features
+from schemas.payloads import KEY_NAMES, Features, Loudness
 
 F32 = npt.NDArray[np.float32]
 
@@ -30,8 +32,11 @@ ACTIVE_FLOOR_DB = -60.0
 _ZCR_CHUNK = 1 << 20
 
 
-def analyse(samples: npt.NDArray[np.floating], sample_rate: int) -> Features:
-    """Measure mono audio at `sample_rate` (float, nominally within [-1, 1])."""
+def analyse(
+    samples: npt.NDArray[np.floating], sample_rate: int, programme: Loudness | None = None
+) -> Features:
+    """Measure mono audio at `sample_rate` (float, nominally within [-1, 1]); `programme` is the
+    source's loudness (measured on the mono audio itself when None)."""
     if samples.ndim != 1:
         raise ValueError(f"expected mono samples, got shape {samples.shape}")
     if sample_rate <= 0:
@@ -43,7 +48,10 @@ def analyse(samples: npt.NDArray[np.floating], sample_rate: int) -> Features:
     if not np.any(audio):
         return silent_features(duration)
 
-    powers = loudness.piece_powers(audio, sample_rate)
+    if programme is None:
+        meter = loudness.LoudnessMeter(sample_rate, [1.0])
+        meter.add(audio[None, :])
+        programme = meter.result()
     spectra = analyse_spectra(audio, sample_rate)
     mel_db = power_to_db(spectra.mel_power)
     active = spectra.rms > np.float32(10.0 ** (ACTIVE_FLOOR_DB / 20.0))
@@ -65,9 +73,11 @@ def analyse(samples: npt.NDArray[np.floating], sample_rate: int) -> Features:
         key=tonic,
         mode=mode,
         key_confidence=key_confidence,
-        loudness_lufs=loudness.integrated_loudness(powers),
-        loudness_range_lu=loudness.loudness_range(powers),
-        true_peak_dbtp=loudness.true_peak_dbtp(audio),
+        loudness_lufs=programme.integrated_lufs,
+        loudness_range_lu=programme.range_lu,
+        true_peak_dbtp=programme.true_peak_dbtp,
+        sample_peak_dbfs=programme.sample_peak_dbfs,
+        replaygain_db=programme.replaygain_db,
         energy=_mean(spectra.rms),
         spectral_centroid_hz=_mean(spectra.centroid[active]),
         spectral_bandwidth_hz=_mean(spectra.bandwidth[active]),
@@ -94,6 +104,7 @@ def silent_features(duration_s: float) -> Features:
         loudness_lufs=loudness.SILENCE_DB,
         loudness_range_lu=0.0,
         true_peak_dbtp=loudness.SILENCE_DB,
+        sample_peak_dbfs=loudness.SILENCE_DB,
         energy=0.0,
         spectral_centroid_hz=0.0,
         spectral_bandwidth_hz=0.0,

@@ -14,7 +14,7 @@ from streams.names import Stage
 class FeaturesStage:
     stage = Stage.FEATURES
     input_type = Decoded
-    version = 1
+    version = 2  # loudness from the source channels (decode v2)
 
     def __init__(self, settings: Settings, blobs: BlobStore, pool: WorkerPool) -> None:
         self.settings = settings
@@ -25,7 +25,10 @@ class FeaturesStage:
         try:
             async with self.blobs.local_copy(event.audio.analysis_key) as path:
                 features = await self.pool.run(
-                    analyse_file, str(path), timeout_s=self.settings.decode_timeout_s
+                    analyse_file,
+                    str(path),
+                    event.audio.loudness,
+                    timeout_s=self.settings.decode_timeout_s,
                 )
         except BlobNotFound:
             raise PermanentError("the analysis audio is missing from the blob store") from None

@@ -269,13 +269,15 @@ async def test_reembedding_with_a_new_version_replaces_vectors(
     await pipeline.start_worker()
     uploads = await _ingest(pipeline, tracks[:2])
     await pipeline.stop_worker()
+    first = Settings().embedding_version
+    new = first + 1
 
-    await pipeline.start_worker(embedding_version=2)
+    await pipeline.start_worker(embedding_version=new)
     await rewind(pipeline.nc, Stage.EMBEDDING)
 
     async def reindexed() -> bool:
         indexed = [e for e in await audio_events(pipeline.nc, "indexed") if isinstance(e, Indexed)]
-        return sum(e.embedding_version == 2 for e in indexed) == len(uploads)
+        return sum(e.embedding_version == new for e in indexed) == len(uploads)
 
     await wait_until(reindexed, timeout_s=60, what="re-embedded tracks to be indexed")
     catalog, vectors = pipeline.catalog, _vectors(pipeline)
@@ -283,12 +285,12 @@ async def test_reembedding_with_a_new_version_replaces_vectors(
     for uploaded in uploads:
         stored = await vectors.get(TENANT, uploaded.track.track_id)
         assert stored is not None
-        assert stored[1]["embedding_version"] == 2
+        assert stored[1]["embedding_version"] == new
         doc = await catalog.get_track(TENANT, uploaded.track.track_id)
         assert doc is not None
-        assert doc["embedding_version"] == 2
+        assert doc["embedding_version"] == new
     embedded = [e for e in await audio_events(pipeline.nc, "embedded") if isinstance(e, Embedded)]
-    assert sorted(e.embedding_version for e in embedded) == [1, 1, 2, 2]
+    assert sorted(e.embedding_version for e in embedded) == [first, first, new, new]
     assert (
         len([e for e in await audio_events(pipeline.nc, "analysed") if isinstance(e, Analysed)])
         == 2

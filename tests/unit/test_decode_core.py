@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import shutil
+import io
 import struct
-import sys
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
 
 from handlers.decode.core import DecodeError, decode_to_analysis, probe, read_analysis
+from handlers.decode.loudness import LoudnessMeter, channel_weights
 from stores.sniff import NotAudioError, check_head, sniff
+from tests.encode import encode, tone
 
 RATE = 22050
 
@@ -153,7 +154,7 @@ def test_probe_reads_the_header_without_decoding(tmp_path: Path) -> None:
 
     assert (info.format, info.sample_rate, info.channels, info.frames) == ("FLAC", 48000, 2, 72000)
     assert info.duration_s == pytest.approx(1.5)
-    assert info.decoder == "libsndfile"
+    assert info.codec == "flac"
 
 
 @pytest.mark.parametrize(
@@ -212,8 +213,7 @@ def test_empty_file(tmp_path: Path) -> None:
     assert _reason(src, tmp_path / "out.flac") == "empty file (0 bytes)"
 
 
-def test_random_bytes_named_mp3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+def test_random_bytes_named_mp3(tmp_path: Path) -> None:
     src = tmp_path / "song.mp3"
     src.write_bytes(b"\x00" + np.random.default_rng(7).bytes(20_000))
     reason = _reason(src, tmp_path / "out.flac")
@@ -278,118 +278,152 @@ def test_too_long(tmp_path: Path) -> None:
     assert reason == "too long: 3.0 s exceeds the 1.0 s limit"
 
 
-def test_unsupported_format_without_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    src = tmp_path / "song.m4a"
-    src.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(4000))
-    assert _reason(src, tmp_path / "out.flac") == (
-        "unsupported format without ffmpeg: M4A needs ffmpeg, which is not installed"
-    )
+# Real encodes of every format the decode stage claims: (encoder kind, rate, channels).
+_ENCODES = [
+    ("m4a-aac", 44100, 2),
+    ("m4a-aac", 8000, 1),
+    ("m4a-aac", 48000, 6),
+    ("m4a-alac", 96000, 2),
+    ("opus", 48000, 2),
+    ("opus", 48000, 6),
+    ("vorbis", 44100, 2),
+    ("mp3", 44100, 2),
+    ("mp3", 22050, 1),
+    ("flac", 96000, 2),
+    ("flac", 48000, 6),
+    ("wav-s16", 8000, 1),
+    ("wav-s24", 96000, 2),
+    ("wav-f32", 48000, 6),
+]
+_LOSSY = ("m4a-aac", "opus", "vorbis", "mp3")
 
 
-# ffmpeg is not installed here: stand-ins speak its command line and pipe protocol, so the
-# subprocess plumbing (streaming, exit status, stderr, timeout, memory limit) is exercised for real.
-_FAKE_FFMPEG = """
-import array, json, math, resource, sys, time
-argv = sys.argv[1:]
-with open(sys.argv[0] + ".json", "w") as log:
-    json.dump({"argv": argv, "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0]}, log)
-MODE
-rate = int(argv[argv.index("-ar") + 1])
-wave = (0.25 * math.sin(2 * math.pi * 440 * n / rate) for n in range(int(1.5 * rate)))
-tone = array.array("f", wave)
-for start in range(0, len(tone), 4096):
-    sys.stdout.buffer.write(tone[start : start + 4096].tobytes())
-"""
-_FAKE_FFPROBE = """
-import json
-stream = {"sample_rate": "44100", "channels": 2}
-print(json.dumps({"streams": [stream], "format": {"duration": "1.5"}}))
-"""
-
-
-def _fake_tools(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str = "", probe: bool = True
-) -> Path:
-    tools = {"ffmpeg": _FAKE_FFMPEG.replace("MODE", mode)}
-    if probe:
-        tools["ffprobe"] = _FAKE_FFPROBE
-    for name, body in tools.items():
-        script = tmp_path / name
-        script.write_text(f"#!{sys.executable} -I\n{body}")
-        script.chmod(0o755)
-    monkeypatch.setattr(
-        shutil, "which", lambda name: str(tmp_path / name) if name in tools else None
-    )
-    src = tmp_path / "song.m4a"
-    src.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(4000))
-    return src
-
-
-def test_ffmpeg_fallback_streams_the_analysis_audio(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("kind", "rate", "channels"), _ENCODES, ids=str)
+def test_every_format_decodes_with_its_channels_and_rate(
+    tmp_path: Path, kind: str, rate: int, channels: int
 ) -> None:
-    src = _fake_tools(tmp_path, monkeypatch)
+    audio = tone(3.0, rate, channels, freq=440.0, amp=0.5)
+    src = encode(tmp_path / "in.bin", audio, rate, kind)
     dst = tmp_path / "out.flac"
 
-    result = decode_to_analysis(str(src), str(dst), peaks=16)
+    result = decode_to_analysis(str(src), str(dst))
 
-    assert (result.source_format, result.source_sample_rate, result.source_channels) == (
-        "M4A",
-        44100,
-        2,
+    lossy = kind.startswith(_LOSSY)
+    assert (result.source_sample_rate, result.source_channels) == (rate, channels)
+    # lossy codecs add encoder delay and padding: two 1024-sample AAC frames are 0.26 s at 8 kHz
+    assert result.duration_s == pytest.approx(3.0, abs=0.3 if lossy else 0.005)
+    samples, _ = read_analysis(str(dst))
+    spectrum = np.abs(np.fft.rfft(samples))
+    assert np.argmax(spectrum) * RATE / len(samples) == pytest.approx(440.0, abs=2.0)
+    # The same tone on every channel: the meter's channel weights decide the level exactly.
+    names = [c.name for c in av.AudioLayout({1: "mono", 2: "stereo", 6: "5.1"}[channels]).channels]
+    meter = LoudnessMeter(rate, channel_weights(names))
+    meter.add(audio)
+    expected = meter.result()
+    assert result.loudness.integrated_lufs == pytest.approx(
+        expected.integrated_lufs,
+        abs=0.6 if lossy else 0.02,  # LAME loses ~0.45 dB of a pure tone
     )
-    assert result.duration_s == pytest.approx(1.5)
-    assert max(result.peaks) == pytest.approx(0.25, abs=0.01)
-    samples, rate = read_analysis(str(dst))
-    assert (len(samples), rate) == (round(1.5 * RATE), RATE)
-    call = json.loads((tmp_path / "ffmpeg.json").read_text())
-    assert call["argv"][:5] == ["-v", "error", "-nostdin", "-i", f"file:{src}"]
-    assert call["argv"][-7:] == ["-f", "f32le", "-ac", "1", "-ar", str(RATE), "pipe:1"]
-    assert call["rlimit_as"] == 2 << 30
+    assert result.loudness.sample_peak_dbfs == pytest.approx(-6.02, abs=2.0 if lossy else 0.01)
 
 
-def test_ffprobe_duration_is_checked_before_decoding(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src = _fake_tools(tmp_path, monkeypatch)
-    assert (
-        _reason(src, tmp_path / "out.flac", max_duration_s=1.0)
-        == "too long: 1.5 s exceeds the 1.0 s limit"
+def _jpeg(size: int = 0) -> bytes:
+    """A real JPEG (PIL), padded with an application segment's worth of bytes when `size` asks."""
+    from PIL import Image  # noqa: PLC0415 - pillow comes with the clip extra
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(buffer, "JPEG")
+    image = buffer.getvalue()
+    return image + bytes(max(0, size - len(image)))
+
+
+_TAGS = {
+    "title": "Night Drive",
+    "artist": "Röyksopp",
+    "album": "Melody A.M.",
+    "album_artist": "Various Artists",
+    "track": "3/12",
+    "disc": "1/2",
+    "date": "2001-05-03",
+    "genre": "Electronic",
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("mp3", {"id3v2_version": "3"}),
+        ("mp3", {"id3v2_version": "4"}),
+        ("flac", {}),
+        ("vorbis", {}),
+        ("opus", {}),
+        ("m4a-aac", {}),
+    ],
+    ids=["mp3-id3v2.3", "mp3-id3v2.4", "flac", "ogg-vorbis", "opus", "m4a"],
+)
+def test_tags_and_cover_art_are_read(tmp_path: Path, kind: str, options: dict[str, str]) -> None:
+    cover = _jpeg()
+    src = encode(
+        tmp_path / "in.bin", tone(2.0, 48000), 48000, kind, tags=_TAGS, cover=cover, options=options
     )
-    assert not (tmp_path / "ffmpeg.json").exists()
+    cover_path = tmp_path / "cover"
 
+    result = decode_to_analysis(str(src), str(tmp_path / "out.flac"), cover_path=str(cover_path))
 
-def test_ffmpeg_output_is_capped_at_the_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src = _fake_tools(tmp_path, monkeypatch, probe=False)
-    assert (
-        _reason(src, tmp_path / "out.flac", max_duration_s=1.0)
-        == "too long: exceeds the 1.0 s limit"
+    tags = result.metadata
+    assert (tags.title, tags.artist, tags.album, tags.album_artist) == (
+        "Night Drive",
+        "Röyksopp",
+        "Melody A.M.",
+        "Various Artists",
     )
+    assert (tags.track_number, tags.track_total, tags.disc_number, tags.year) == (3, 12, 1, 2001)
+    assert tags.genre == "Electronic"
+    assert tags.codec in {"mp3float", "mp3", "flac", "vorbis", "opus", "aac"}
+    assert tags.bit_rate is not None
+    assert tags.bit_rate > 0
+    assert result.cover_type == "image/jpeg"
+    assert cover_path.read_bytes() == cover
 
 
-def test_ffmpeg_failure_reports_its_last_error_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    mode = (
-        'sys.stderr.write("[mov,mp4] moov atom not found\\n'
-        'song.m4a: Invalid data found when processing input\\n"); sys.exit(1)'
-    )
-    src = _fake_tools(tmp_path, monkeypatch, mode)
-    assert _reason(src, tmp_path / "out.flac") == (
-        "ffmpeg could not decode the file: song.m4a: Invalid data found when processing input"
-    )
+def test_a_huge_cover_is_not_kept(tmp_path: Path) -> None:
+    src = encode(tmp_path / "in.flac", tone(1.0, 44100), 44100, "flac", cover=_jpeg(20 << 20))
+    cover_path = tmp_path / "cover"
+
+    result = decode_to_analysis(str(src), str(tmp_path / "out.flac"), cover_path=str(cover_path))
+
+    assert result.cover_type is None
+    assert not cover_path.exists()
+    assert result.duration_s == pytest.approx(1.0, abs=0.005)
 
 
-def test_ffmpeg_with_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    src = _fake_tools(
-        tmp_path, monkeypatch, 'sys.stderr.write("Output file is empty\\n"); sys.exit(0)'
-    )
-    assert _reason(src, tmp_path / "out.flac") == "ffmpeg decoded no audio: Output file is empty"
+def test_hostile_tags_become_plain_bounded_text(tmp_path: Path) -> None:
+    hostile = {"title": "A\x07B\x1b[31m\u202eevil\n" + "x" * 5000, "track": "99999999999/-3"}
+    src = encode(tmp_path / "in.flac", tone(1.0, 44100), 44100, "flac", tags=hostile)
+
+    tags = decode_to_analysis(str(src), str(tmp_path / "out.flac")).metadata
+
+    assert tags.title.startswith("A B [31mevil x")
+    assert len(tags.title) <= 300
+    assert tags.track_number is None
 
 
-def test_ffmpeg_is_killed_at_the_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    src = _fake_tools(tmp_path, monkeypatch, "time.sleep(60)")
-    assert _reason(src, tmp_path / "out.flac", timeout_s=1.0) == "ffmpeg timed out after 1 s"
+def test_a_corrupt_tag_block_still_decodes(tmp_path: Path) -> None:
+    src = encode(tmp_path / "in.mp3", tone(2.0, 44100), 44100, "mp3", tags=_TAGS)
+    data = bytearray(src.read_bytes())
+    assert data[:3] == b"ID3"
+    data[10:40] = b"\xff" * 30  # the first frames' ids and sizes are garbage now
+    src.write_bytes(bytes(data))
+
+    result = decode_to_analysis(str(src), str(tmp_path / "out.flac"))
+
+    assert result.duration_s == pytest.approx(2.0, abs=0.12)
+    assert result.loudness.integrated_lufs > -20
+
+
+def test_a_truncated_m4a_is_refused(tmp_path: Path) -> None:
+    src = encode(tmp_path / "in.m4a", tone(6.0, 44100), 44100, "m4a-alac")
+    data = src.read_bytes()
+    src.write_bytes(data[: int(len(data) * 0.5)])
+    reason = _reason(src, tmp_path / "out.flac")
+    assert reason.startswith(("truncated", "unrecognised or corrupt"))

@@ -10,8 +10,8 @@ import numpy.typing as npt
 import pytest
 import soxr
 
+from handlers.decode.loudness import SILENCE_DB
 from handlers.features.core import N_MFCC, analyse
-from handlers.features.loudness import SILENCE_DB
 from schemas.payloads import KEY_NAMES, MODES, Features
 from tests.synth import render_track
 
