@@ -22,6 +22,7 @@ from typing import Any
 from bench.accuracy import accuracy_table, measure_accuracy
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
+from bench.loudness import loudness_table, measure_loudness
 from bench.report import markdown_table, phase, verdict
 from bench.search import measure_search, search_table
 
@@ -108,6 +109,10 @@ async def _accuracy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return measure_accuracy(work, args.accuracy_pieces, args.accuracy_seconds, args.seed)
 
 
+async def _loudness(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return measure_loudness(work, args.seed)
+
+
 async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return await measure_search(
         work, args.search_sizes, args.search_queries, args.search_budget_s, args.seed
@@ -130,6 +135,7 @@ class Section:
 SECTIONS = {
     "ingest": Section(_ingest, _ingest_table),
     "memory": Section(_memory, _memory_table),
+    "loudness": Section(_loudness, loudness_table),
     "accuracy": Section(_accuracy, accuracy_table),
     "search": Section(_search, search_table),
     "gateway": Section(_gateway, _gateway_table),

@@ -83,7 +83,8 @@ def track_table(tracks: Sequence[TrackSummary], scores: Sequence[float] | None =
     table.add_column("id", no_wrap=True, style="dim")
     if scores is not None:
         table.add_column("score", justify="right")
-    for name in ("file", "status"):
+    tagged = any(track.title or track.artist for track in tracks)
+    for name in ("file", "status", *(["artist – title"] if tagged else [])):
         table.add_column(name, overflow="fold")
     for name in ("length", "bpm"):
         table.add_column(name, justify="right")
@@ -96,6 +97,11 @@ def track_table(tracks: Sequence[TrackSummary], scores: Sequence[float] | None =
             *score,
             escape(track.filename),
             status(track.status, track.failure_reason),
+            *(
+                [escape(" – ".join(filter(None, (track.artist, track.title))) or "–")]
+                if tagged
+                else []
+            ),
             duration(track.duration_s),
             bpm(track.tempo_bpm),
             key(track.key, track.mode),

@@ -14,6 +14,7 @@ Document = dict[str, Any]
 def track_summary(doc: Document) -> TrackSummary:
     features: Document = doc.get("features") or {}
     tags: Document = doc.get("tags") or {}
+    file_tags: Document = (doc.get("audio") or {}).get("metadata") or {}
     return TrackSummary(
         track_id=doc["track_id"],
         filename=doc.get("filename", ""),
@@ -27,6 +28,9 @@ def track_summary(doc: Document) -> TrackSummary:
         mood=tags.get("mood", []),
         genre=tags.get("genre", []),
         failure_reason=doc.get("failure_reason"),
+        title=file_tags.get("title", ""),
+        artist=file_tags.get("artist", ""),
+        album=file_tags.get("album", ""),
     )
 
 

@@ -101,6 +101,9 @@ class TrackSummary(msgspec.Struct, kw_only=True, frozen=True):
     mood: list[str] = []
     genre: list[str] = []
     failure_reason: str | None = None
+    title: str = ""
+    artist: str = ""
+    album: str = ""
 
 
 class Track(msgspec.Struct, kw_only=True, frozen=True):

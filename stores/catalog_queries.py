@@ -32,7 +32,17 @@ _EQUALS = {
 }
 UPLOADED: Document = {"created_at": {"$exists": True}}
 """Tracks the gateway recorded (the status projection alone never sets `created_at`)."""
-KEYWORD_FIELDS = ("filename", "tags.mood", "tags.genre", "tags.description")
+KEYWORD_FIELDS = (
+    "filename",
+    "tags.mood",
+    "tags.genre",
+    "tags.description",
+    "audio.metadata.title",
+    "audio.metadata.artist",
+    "audio.metadata.album",
+    "audio.metadata.album_artist",
+    "audio.metadata.genre",
+)
 MAX_KEYWORDS = 16
 
 

@@ -4,8 +4,8 @@ Shared by the gateway (refuse non-audio before anything is stored) and the decod
 decoder). Sniffing is cheap and runs before any decoder touches the file: obvious non-audio
 (empty files, text, executables, archives, documents, images) is refused with a readable reason
 instead of an opaque decoder error, and the format name picks the decoder and labels the track.
-The WAV header is also read here, because libsndfile refuses some absurd headers with unhelpful
-messages and silently shortens truncated WAV files, while the header itself states the rate,
+The WAV header is also read here, because decoders refuse some absurd headers with unhelpful
+messages and silently shorten truncated WAV files, while the header itself states the rate,
 channels and data size.
 """
 

@@ -2,7 +2,7 @@
 
 The decode handler turns it into an `audio.failed` event carrying `reason` and terminates the
 message; every other exception is treated as transient and retried. It lives in its own module so
-that the sniffing, ffmpeg and core modules can all raise it without importing each other.
+that the decode modules can all raise it without importing each other.
 """
 
 from __future__ import annotations
