@@ -11,13 +11,17 @@ import multiprocessing
 import os
 import resource
 import signal
+import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.queues import Queue
 from typing import Any, TypeVar
 
 import structlog
 
+from handlers import progress
 from handlers.errors import PermanentError
 
 T = TypeVar("T")
@@ -26,11 +30,12 @@ log = structlog.get_logger("pool")
 _SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _init_worker(memory_mb: int) -> None:
+def _init_worker(memory_mb: int, reports: Queue[tuple[str, float] | None]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which shuts us down
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    progress.attach_worker(reports)
 
 
 class WorkerPool:
@@ -39,16 +44,31 @@ class WorkerPool:
         self.memory_mb = memory_mb
         for name in _SINGLE_THREAD_ENV:  # one process per core: no nested BLAS threads
             os.environ.setdefault(name, "1")
+        self._context = multiprocessing.get_context("spawn")
+        self._reports: Queue[tuple[str, float] | None] = self._context.Queue()
+        self._listeners: dict[str, tuple[asyncio.AbstractEventLoop, progress.Listener]] = {}
+        self._reader = threading.Thread(
+            target=self._read_reports, name="pool-progress", daemon=True
+        )
+        self._reader.start()
         self._executor = self._new_executor()
         self._slots = asyncio.Semaphore(size)  # a call's time limit starts when it gets a process
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.size,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.memory_mb,),
+            initargs=(self.memory_mb, self._reports),
         )
+
+    def _read_reports(self) -> None:
+        """Pass each job's progress reports to the stage waiting for that job."""
+        while (report := self._reports.get()) is not None:
+            job, fraction = report
+            waiting = self._listeners.get(job)
+            if waiting is not None:
+                progress.deliver(*waiting, fraction)
 
     def _replace_executor(self, old: ProcessPoolExecutor) -> None:
         if old is not self._executor:
@@ -65,7 +85,11 @@ class WorkerPool:
     async def _run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None) -> T:
         loop = asyncio.get_running_loop()
         executor = self._executor
-        future = loop.run_in_executor(executor, fn, *args)
+        job = uuid.uuid4().hex
+        listener = progress.current_listener()
+        if listener is not None:
+            self._listeners[job] = (loop, listener)
+        future = loop.run_in_executor(executor, progress.run_job, job, fn, *args)
         try:
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
@@ -77,6 +101,10 @@ class WorkerPool:
         except BrokenProcessPool:
             self._replace_executor(executor)
             raise  # transient: the message is retried, max_deliver bounds it
+        finally:
+            self._listeners.pop(job, None)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        self._reports.put(None)
+        await asyncio.to_thread(self._reader.join)

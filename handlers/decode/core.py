@@ -32,6 +32,7 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from handlers import progress
 from handlers.decode import metadata
 from handlers.decode.errors import DecodeError
 from handlers.decode.loudness import LoudnessMeter, channel_weights
@@ -407,6 +408,8 @@ def decode_to_analysis(
                 for block in decoding.blocks():
                     meter.add(block)
                     out.write(block.mean(axis=0))
+                    if info.frames:
+                        progress.report(decoding.frames / info.frames)
                 out.finish()
             if not out.samples:
                 raise DecodeError("no audio: the file contains 0 samples")

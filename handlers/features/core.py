@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
+from handlers import progress
 from handlers.decode import loudness
 from handlers.features import key, tempo
 from handlers.features.dsp import Spectra, analyse_spectra, power_to_db
@@ -53,6 +54,7 @@ def analyse(
         meter.add(audio[None, :])
         programme = meter.result()
     spectra = analyse_spectra(audio, sample_rate)
+    progress.report(0.7)  # the spectral pass is most of the work
     mel_db = power_to_db(spectra.mel_power)
     active = spectra.rms > np.float32(10.0 ** (ACTIVE_FLOOR_DB / 20.0))
     if not np.any(active):
