@@ -112,7 +112,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 def _env_value(raw: str) -> Any:
     """Environment values are strings; lists and objects are JSON, the rest converted by msgspec."""
     text = raw.strip()
-    if text[:1] in "[{":
+    if text.startswith(("[", "{")):  # an empty value is a plain (empty) string
         return json.loads(text)
     return text
 
