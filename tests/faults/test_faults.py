@@ -88,7 +88,9 @@ async def system(tmp_path: Path, mongo_server: str) -> AsyncIterator[System]:
 @pytest.fixture(scope="module")
 def track_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fault-tracks")
-    return write_track(folder / "t.flac", format="FLAC", bpm=120, key="A", mode="minor", seconds=8.0)
+    return write_track(
+        folder / "t.flac", format="FLAC", bpm=120, key="A", mode="minor", seconds=8.0
+    )
 
 
 # --- durability of the embedded servers ----------------------------------------------------------
