@@ -41,7 +41,7 @@ def _embedded(track_id: str) -> Embedded:
             brightness="dark",
             tempo_class="mid",
             description="calm",
-        ),  # fmt: skip
+        ),
         vectors=Vectors(audio=[1.0] + [0.0] * 127),
         embedding_version=1,
     )
