@@ -77,6 +77,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     port: int = 8000
     public_url: str = ""  # how clients reach the gateway; empty → http://host:port
     jwt_secret: str = ""  # empty → generated once and kept in data_dir/secrets (0600)
+    replicated: bool = False  # several gateways: a generated (per-pod) JWT key is refused
     access_token_ttl_s: float = 900.0
     refresh_token_ttl_s: float = 30 * 24 * 3600.0
     allow_registration: bool = True
