@@ -154,12 +154,19 @@ async def upload_until_done(up: Up, files: Sequence[Path], accepted: dict[Path, 
 async def _statuses(up: Up) -> dict[str, str]:
     creds = load_credentials(up.data)
     assert creds is not None
+    items: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"limit": 500}
     async with httpx.AsyncClient(base_url=up.url, timeout=60) as http:
-        response = await http.get(
-            "/v1/tracks", params={"limit": 0}, headers={"X-API-Key": creds.api_key}
-        )
-        response.raise_for_status()
-        items: list[dict[str, Any]] = response.json()["items"]
+        while True:
+            response = await http.get(
+                "/v1/tracks", params=params, headers={"X-API-Key": creds.api_key}
+            )
+            response.raise_for_status()
+            page = response.json()
+            items += page["items"]
+            if not page.get("next_cursor"):
+                break
+            params["cursor"] = page["next_cursor"]
     statuses: dict[str, str] = {}
     for item in items:
         track_id = item["track_id"]

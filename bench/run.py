@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import accuracy_table, measure_accuracy
+from bench.cluster import measure_cluster
 from bench.faults import measure_crash_loop, measure_store_outage
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
@@ -44,6 +45,7 @@ FULL = {
     "crash_kills": 4,
     "outage_tracks": 40,
     "outage_s": 180.0,
+    "cluster_tracks": 100,
     "fault_seconds": 5.0,
 }
 QUICK = FULL | {
@@ -59,6 +61,7 @@ QUICK = FULL | {
     "crash_kills": 2,
     "outage_tracks": 8,
     "outage_s": 30.0,
+    "cluster_tracks": 20,
 }
 
 
@@ -108,7 +111,14 @@ def _gateway_table(gateway: dict[str, Any]) -> str:
 
 def _faults_table(faults: dict[str, Any]) -> str:
     rows = []
-    for name, fault in (("crash loop (SIGKILL of up)", "kills"), ("catalog outage", "outages")):
+    loops = (
+        ("crash loop (SIGKILL of up)", "kills"),
+        ("catalog outage", "outages"),
+        ("3-node cluster, stream leader killed", "leader kills"),
+    )
+    for name, fault in loops:
+        if name not in faults:
+            continue
         r = faults[name]
         rows.append(
             (
@@ -133,6 +143,9 @@ async def _faults(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         ),
         "catalog outage": await measure_store_outage(
             work, args.outage_tracks, args.outage_s, args.fault_seconds
+        ),
+        "3-node cluster, stream leader killed": await measure_cluster(
+            work, args.cluster_tracks, args.fault_seconds
         ),
     }
 
@@ -235,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--crash-kills", type=int, help="SIGKILLs of `tonestream up`")
     parser.add_argument("--outage-tracks", type=int, help="tracks of the catalog-outage loop")
     parser.add_argument("--outage-s", type=float, help="how long the catalog server is down")
+    parser.add_argument("--cluster-tracks", type=int, help="tracks of the 3-node cluster loop")
     parser.add_argument("--fault-seconds", type=float, help="length of each fault-loop track")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
