@@ -71,7 +71,8 @@ async def latest_events(
         stream=AUDIO_STREAM,
         ordered_consumer=True,
         config=js_api.ConsumerConfig(
-            deliver_policy=js_api.DeliverPolicy.BY_START_TIME, opt_start_time=datetime.fromtimestamp(since, UTC)
+            deliver_policy=js_api.DeliverPolicy.BY_START_TIME,
+            opt_start_time=datetime.fromtimestamp(since, UTC),
         ),
     )
     try:

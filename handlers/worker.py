@@ -106,7 +106,8 @@ class Worker:
             elif stage is Stage.EMBEDDING:
                 cores.append(EmbeddingStage(settings, self.model_pool))
             else:
-                cores.append(IndexingStage(settings, await self._catalog(), await self._vectors()))
+                catalog, vectors = await self._catalog(), await self._vectors()
+                cores.append(IndexingStage(settings, catalog, vectors, blobs))
         return cores
 
     def _query_responder(self, blobs: BlobStore) -> QueryResponder:

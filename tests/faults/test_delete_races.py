@@ -1,5 +1,5 @@
-"""A delete racing the indexing stage leaves no orphan point or document, whichever of the
-stage's writes it interleaves with (real catalog server, real Qdrant local engine)."""
+"""A delete racing the pipeline leaves no orphan point, document or blob, whichever write it
+interleaves with (real catalog server, real Qdrant local engine, real blob folder)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from handlers.indexing.stage import IndexingStage
 from schemas.events import Embedded
 from schemas.payloads import DecodedAudio, Tags, TrackRef, Vectors
 from schemas.settings import settings_from_env
+from stores.blobs import LocalBlobStore
 from stores.catalog import Catalog
 from stores.vectors import VectorIndex
+from streams.names import analysis_blob_key, track_blob_prefix
 from tests.factories import make_features
 
 TENANT = "alice"
@@ -45,6 +47,11 @@ def _embedded(track_id: str) -> Embedded:
         vectors=Vectors(audio=[1.0] + [0.0] * 127),
         embedding_version=1,
     )
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
 
 
 @pytest.fixture
@@ -82,10 +89,13 @@ def _after(
 
 @pytest.mark.parametrize("delete_after", ["vector write", "catalog write"])
 async def test_a_delete_racing_indexing_leaves_no_orphan(
-    stores: tuple[Catalog, VectorIndex], delete_after: str, monkeypatch: pytest.MonkeyPatch
+    stores: tuple[Catalog, VectorIndex],
+    blobs: LocalBlobStore,
+    delete_after: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     catalog, vectors = stores
-    stage = IndexingStage(settings_from_env({}), catalog, vectors)
+    stage = IndexingStage(settings_from_env({}), catalog, vectors, blobs)
     track_id = uuid.uuid4().hex
     await catalog.create_track(TENANT, track_id, {"sha256": track_id, "created_at": 1.0})
 
@@ -102,13 +112,19 @@ async def test_a_delete_racing_indexing_leaves_no_orphan(
     assert await catalog.get_track(TENANT, track_id) is None
 
 
-async def test_a_delete_before_indexing_refuses_the_track(
-    stores: tuple[Catalog, VectorIndex],
+async def test_an_analysis_blob_written_after_the_delete_is_removed(
+    stores: tuple[Catalog, VectorIndex], blobs: LocalBlobStore
 ) -> None:
+    """Decode writes its analysis audio after the delete removed the track's blobs; the track
+    then reaches indexing, which refuses it and removes what was written late."""
     catalog, vectors = stores
-    stage = IndexingStage(settings_from_env({}), catalog, vectors)
+    stage = IndexingStage(settings_from_env({}), catalog, vectors, blobs)
     track_id = uuid.uuid4().hex
     await _gateway_delete(catalog, vectors, track_id)
+    await blobs.delete_prefix(track_blob_prefix(TENANT, track_id))
+    late = analysis_blob_key(TENANT, track_id)
+    await blobs.put_bytes(late, b"fLaC late analysis audio")
     with pytest.raises(PermanentError, match="deleted"):
         await stage.handle(_embedded(track_id))
     assert await vectors.get(TENANT, track_id) is None
+    assert not await blobs.exists(late)
