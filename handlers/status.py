@@ -8,6 +8,7 @@ back (the PROGRESS stream keeps events for `progress_max_age_s`).
 
 from __future__ import annotations
 
+import msgspec
 import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -22,11 +23,13 @@ from streams.topology import status_consumer_config
 log = structlog.get_logger("status")
 
 
-async def project(catalog: Catalog, data: bytes, seq: int) -> None:
-    """Apply one PROGRESS message (stream sequence `seq`) to the catalog."""
-    event = decode(data)
-    if isinstance(event, Progress):
-        await catalog.apply_progress(event, seq)
+def readable_progress(data: bytes) -> Progress | None:
+    """The progress event in a PROGRESS message; None for anything else (skipped, not retried)."""
+    try:
+        event = decode(data)
+    except msgspec.DecodeError:
+        return None
+    return event if isinstance(event, Progress) else None
 
 
 def subscribe_status(broker: NatsBroker, catalog: Catalog, settings: Settings) -> None:
@@ -42,8 +45,13 @@ def subscribe_status(broker: NatsBroker, catalog: Catalog, settings: Settings) -
 
     async def on_progress(msg: NatsMessage) -> None:
         raw = msg.raw_message
+        event = readable_progress(raw.data)
+        if event is None:
+            log.error("unreadable_progress", subject=raw.subject)
+            await raw.ack()
+            return
         try:
-            await project(catalog, raw.data, raw.metadata.sequence.stream)
+            await catalog.apply_progress(event, raw.metadata.sequence.stream)
         except Exception as exc:  # noqa: BLE001 - the catalog is away: try again later
             delay = settings.redelivery_delay_s(raw.metadata.num_delivered)
             log.warning("status_delayed", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
