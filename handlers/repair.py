@@ -39,6 +39,7 @@ from streams.names import (
     audio_subject,
     consumer_name,
     msg_id,
+    subject_kind,
 )
 
 log = structlog.get_logger("repair")
@@ -149,7 +150,7 @@ class Repairer:
         settled = await self._settle(tenant, track_id, decode(latest.data))
         if settled is not None:
             return settled
-        stage = _STAGE_OF_INPUT.get(latest.subject.split(".")[1])
+        stage = _STAGE_OF_INPUT.get(subject_kind(latest.subject))
         if stage is None:
             return "unknown event"
         if latest.seq > await self._ack_floor(stage, floors):

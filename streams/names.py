@@ -46,6 +46,11 @@ def audio_subject(kind: str, tenant: str) -> str:
     return f"audio.{kind}.{tenant}"
 
 
+def subject_kind(subject: str) -> str:
+    """`audio.decoded.<tenant>` → `decoded`."""
+    return subject.split(".")[1]
+
+
 def event_subject(event: AudioEvent) -> str:
     return audio_subject(event_kind(event), event.track.tenant)
 

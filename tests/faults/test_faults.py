@@ -33,12 +33,14 @@ from stores.blobs import LocalBlobStore
 from stores.catalog import Catalog
 from stores.embedded_mongo import start_embedded_mongo
 from streams.names import (
+    ADVISORY_STREAM,
     AUDIO_STREAM,
     PROGRESS_STREAM,
     STATUS_CONSUMER,
     Stage,
     audio_subject,
     consumer_name,
+    progress_subject,
 )
 from streams.publish import EventPublisher
 from streams.server import EmbeddedNats, free_port, nats_config, venv_binary
@@ -174,7 +176,7 @@ async def test_a_catalog_outage_delays_status_and_never_drops_it(
     try:
         await catalog.create_track(TENANT, "trk1", {"sha256": "ab", "created_at": time.time()})
         await mongo.stop()
-        await system.nc.jetstream().publish(f"progress.{TENANT}.trk1", b"not an event")
+        await system.nc.jetstream().publish(progress_subject(TENANT, "trk1"), b"not an event")
         for stage in Stage:
             for state in ("started", "finished"):
                 progress = Progress(tenant=TENANT, track_id="trk1", stage=stage, state=state)
@@ -312,7 +314,7 @@ async def test_max_deliveries_fail_the_track_with_stages_in_separate_processes(
             await sub.unsubscribe()
 
         async def exhausted() -> bool:
-            info = await system.nc.jetstream().stream_info("ADVISORIES")
+            info = await system.nc.jetstream().stream_info(ADVISORY_STREAM)
             return info.state.messages == 1
 
         await wait_until(exhausted, timeout_s=30, what="the max-delivery advisory")
