@@ -119,8 +119,10 @@ class Repairer:
         if not stuck:
             return actions
         since = min(float(doc["created_at"]) for doc in stuck) - CLOCK_MARGIN_S
+        # the ack floors before the log: an input acknowledged by then had its output published
+        # before its ack, so the scan below sees that output
+        floors = await self._ack_floors()
         latest = await latest_events(self.js, {doc["track_id"] for doc in stuck}, since)
-        floors: dict[Stage, int] = {}
         for document in stuck:
             action = await self._repair(document, latest.get(document["track_id"]), floors)
             actions[action] = actions.get(action, 0) + 1
@@ -128,11 +130,12 @@ class Repairer:
                 log.warning("track_repaired", track_id=document["track_id"], action=action)
         return actions
 
-    async def _ack_floor(self, stage: Stage, floors: dict[Stage, int]) -> int:
-        if stage not in floors:
+    async def _ack_floors(self) -> dict[Stage, int]:
+        floors: dict[Stage, int] = {}
+        for stage in Stage:
             info = await self.js.consumer_info(AUDIO_STREAM, consumer_name(stage))
             floors[stage] = info.ack_floor.stream_seq if info.ack_floor else 0
-        return floors[stage]
+        return floors
 
     async def _repair(
         self, document: dict[str, Any], latest: Latest | None, floors: dict[Stage, int]
@@ -153,7 +156,7 @@ class Repairer:
         stage = _STAGE_OF_INPUT.get(subject_kind(latest.subject))
         if stage is None:
             return "unknown event"
-        if latest.seq > await self._ack_floor(stage, floors):
+        if latest.seq > floors[stage]:
             return "pending"
         await self.js.publish(
             latest.subject,
