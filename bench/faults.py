@@ -112,7 +112,9 @@ class Up:
         await asyncio.to_thread(self._wait)
 
     async def stop(self) -> None:
-        self._signal(signal.SIGTERM)
+        """SIGTERM to `up` alone (as Ctrl-C would): it stops its children in order."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(self._wait)
 
     def _wait(self) -> None:

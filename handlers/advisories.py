@@ -44,7 +44,7 @@ def subscribe_advisories(broker: NatsBroker, runner: StageRunner) -> None:
         stream=JStream(ADVISORY_STREAM, declare=False),
         durable=advisory_consumer(stage),
         config=advisory_consumer_config(stage, runner.settings),
-        pull_sub=PullSub(batch_size=10, timeout=1.0),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),  # rare; a batch fetch can leak a time-out
         ack_policy=AckPolicy.MANUAL,
         title=f"{stage} max-delivery advisories",
     )

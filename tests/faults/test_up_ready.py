@@ -3,6 +3,7 @@ client reads exist before the first /health or /ready answer."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,5 +44,8 @@ def test_credentials_exist_before_the_gateway_answers(tmp_path: Path) -> None:
         assert credentials_path(data).exists()  # at the first answer, not later
         assert _answers(f"http://127.0.0.1:{port}/ready")
     finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        assert up.wait(timeout=60) == 0
+        up.send_signal(signal.SIGTERM)  # `up` alone: it stops its children in order
+        code = up.wait(timeout=90)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(up.pid, signal.SIGKILL)  # anything left of the group
+    assert code == 0, (tmp_path / "up.log").read_text()
