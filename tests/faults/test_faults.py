@@ -238,17 +238,13 @@ async def test_an_unreadable_input_fails_its_track_with_a_reason(system: System)
         await worker.stop()
 
 
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
 async def test_a_pool_time_out_is_transient() -> None:
     pool = WorkerPool(1, 0)
     try:
         with pytest.raises(PoolTimeoutError) as caught:
-            await pool.run(_sleep, 30.0, timeout_s=0.5)
+            await pool.run(time.sleep, 30.0, timeout_s=0.5)  # light to spawn
         assert not isinstance(caught.value, PermanentError)
-        await pool.run(_sleep, 0.0, timeout_s=30.0)  # the pool was replaced and works
+        await pool.run(time.sleep, 0.0, timeout_s=30.0)  # the pool was replaced and works
     finally:
         await pool.close()
 
