@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import accuracy_table, measure_accuracy
+from bench.cluster import measure_cluster
+from bench.faults import measure_crash_loop, measure_store_outage
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.loudness import loudness_table, measure_loudness
@@ -40,6 +42,12 @@ FULL = {
     "search_budget_s": 60.0,
     "progress_tracks": 10,
     "upload_mb": 1000,
+    "crash_tracks": 200,
+    "crash_kills": 4,
+    "outage_tracks": 40,
+    "outage_s": 180.0,
+    "cluster_tracks": 100,
+    "fault_seconds": 5.0,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -50,6 +58,11 @@ QUICK = FULL | {
     "search_queries": 30,
     "progress_tracks": 4,
     "upload_mb": 1000,
+    "crash_tracks": 30,
+    "crash_kills": 2,
+    "outage_tracks": 8,
+    "outage_s": 30.0,
+    "cluster_tracks": 20,
 }
 
 
@@ -97,6 +110,47 @@ def _gateway_table(gateway: dict[str, Any]) -> str:
     return markdown_table(("measurement", "value", "target"), rows)
 
 
+def _faults_table(faults: dict[str, Any]) -> str:
+    rows = []
+    loops = (
+        ("crash loop (SIGKILL of up)", "kills"),
+        ("catalog outage", "outages"),
+        ("3-node cluster, stream leader killed", "leader kills"),
+    )
+    for name, fault in loops:
+        if name not in faults:
+            continue
+        r = faults[name]
+        rows.append(
+            (
+                name,
+                str(r["ingested"]),
+                f"{r['faults']} {fault}",
+                str(r["lost"]),
+                str(r["duplicated"]),
+                str(r["stuck"]),
+                f"{r['settle_s']} s",
+                verdict(r["lost"] == r["duplicated"] == r["stuck"] == 0),
+            )
+        )
+    header = ("loop", "ingested", "faults", "lost", "duplicated", "stuck", "settled in", "0/0/0")
+    return markdown_table(header, rows)
+
+
+async def _faults(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "crash loop (SIGKILL of up)": await measure_crash_loop(
+            work, args.crash_tracks, args.crash_kills, args.fault_seconds, args.seed
+        ),
+        "catalog outage": await measure_store_outage(
+            work, args.outage_tracks, args.outage_s, args.fault_seconds
+        ),
+        "3-node cluster, stream leader killed": await measure_cluster(
+            work, args.cluster_tracks, args.fault_seconds
+        ),
+    }
+
+
 async def _ingest(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return await measure_ingest(work, args.tracks, args.seconds)
 
@@ -139,7 +193,12 @@ SECTIONS = {
     "accuracy": Section(_accuracy, accuracy_table),
     "search": Section(_search, search_table),
     "gateway": Section(_gateway, _gateway_table),
+    "faults": Section(_faults, _faults_table),
 }
+
+
+# the fault loops run only when asked for (`--sections faults`): they take tens of minutes
+DEFAULT_SECTIONS = [name for name in SECTIONS if name != "faults"]
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -168,8 +227,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sections",
         type=_sections,
-        default=list(SECTIONS),
-        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})",
+        default=DEFAULT_SECTIONS,
+        help=f"comma-separated sections to run (default: {','.join(DEFAULT_SECTIONS)}; "
+        "also: faults)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--tracks", type=int, help="tracks for ingest throughput")
@@ -190,6 +250,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds of timed queries per kind and size after which a kind stops early",
     )
+    parser.add_argument("--crash-tracks", type=int, help="tracks uploaded during the crash loop")
+    parser.add_argument("--crash-kills", type=int, help="SIGKILLs of `tonestream up`")
+    parser.add_argument("--outage-tracks", type=int, help="tracks of the catalog-outage loop")
+    parser.add_argument("--outage-s", type=float, help="how long the catalog server is down")
+    parser.add_argument("--cluster-tracks", type=int, help="tracks of the 3-node cluster loop")
+    parser.add_argument("--fault-seconds", type=float, help="length of each fault-loop track")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from cli.credentials import credentials_path, ensure_local_admin
+from cli.credentials import LocalCredentials, credentials_path, ensure_local_admin
 from cli.serve import serving
 from gateway.app import create_app
 from gateway.services import Services
@@ -83,15 +83,27 @@ async def run_up(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_system(settings) as worker, running_gateway(worker) as url:
+    async with running_system(settings) as worker:
         assert worker.catalog is not None  # the indexing stage opened it
         data = Path(worker.settings.data_dir)
-        admin = await ensure_local_admin(Accounts(worker.catalog.db, settings), data, url)
-        print(f"Tonestream is running at {url}  (API docs: {url}/schema)")
-        print(f"  stages   {', '.join(Stage)} — {settings.worker_count} workers")
-        print(f"  data     {data}")
-        print(f"  admin    {admin.username}; API key in {credentials_path(data)} (mode 0600)")
-        print(f"  NATS     {worker.nats_url}")
-        print("Press Ctrl-C (or send SIGTERM) to stop.", flush=True)
-        await stop.wait()
-        print("stopping…", flush=True)
+        # before the port opens: whoever sees /health or /ready can read the credentials too
+        accounts = Accounts(worker.catalog.db, settings)
+        admin = await ensure_local_admin(accounts, data, gateway_url(settings))
+        async with running_gateway(worker) as url:
+            await _serve_until(stop, url, admin, worker)
+
+
+async def _serve_until(
+    stop: asyncio.Event, url: str, admin: LocalCredentials, worker: Worker
+) -> None:
+    """Print the banner, then run until Ctrl-C or SIGTERM."""
+    settings = worker.settings
+    data = Path(settings.data_dir)
+    print(f"Tonestream is running at {url}  (API docs: {url}/schema)")
+    print(f"  stages   {', '.join(Stage)} — {settings.worker_count} workers")
+    print(f"  data     {data}")
+    print(f"  admin    {admin.username}; API key in {credentials_path(data)} (mode 0600)")
+    print(f"  NATS     {worker.nats_url}")
+    print("Press Ctrl-C (or send SIGTERM) to stop.", flush=True)
+    await stop.wait()
+    print("stopping…", flush=True)

@@ -1,7 +1,8 @@
 """The process pool for CPU work (decoding, DSP, models), sized to the cores, never the event loop.
 
 Each worker process caps its address space (RLIMIT_AS) so one absurd file cannot take the box down,
-and a call that exceeds its time limit kills and replaces the pool rather than hanging a consumer.
+and a call that exceeds its time limit kills and replaces the pool rather than hanging a consumer
+(the time-out is retried like any transient error, see PoolTimeoutError).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def _init_worker(memory_mb: int, reports: Queue[tuple[str, float] | None]) -> No
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     progress.attach_worker(reports)
+
+
+class PoolTimeoutError(Exception):
+    """A call ran past its time limit. Transient: on an overloaded box a healthy track can be
+    slow once, so it is retried, and only the last allowed delivery reports it as `failed`."""
 
 
 class WorkerPool:
@@ -95,7 +101,7 @@ class WorkerPool:
         except TimeoutError:
             log.warning("pool_call_timed_out", fn=repr(fn), timeout_s=timeout_s)
             self._replace_executor(executor)
-            raise PermanentError(f"took longer than the {timeout_s:.0f} s limit") from None
+            raise PoolTimeoutError(f"took longer than the {timeout_s:.0f} s limit") from None
         except MemoryError:
             raise PermanentError(f"needs more than the {self.memory_mb} MB memory limit") from None
         except BrokenProcessPool:

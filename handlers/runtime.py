@@ -4,6 +4,10 @@ For every message: bind log context, publish `started`, keep the message alive w
 while the stage works, publish the next event with its Nats-Msg-Id, publish `finished`, then ack
 (and wait for the ack). A PermanentError publishes `failed` with the reason and terminates the
 message. Anything else is retried with a delayed nak; the last allowed attempt becomes `failed`.
+A stage has an overall deadline (`stage_deadline_s`): past it the keep-alive stops and the
+attempt counts as a transient failure, so a hung call never holds its message forever. A message
+that cannot be decoded still names its track when its `track` field is readable: that track
+gets `failed` with the reason, so nothing stays stuck on an unreadable event.
 """
 
 from __future__ import annotations
@@ -19,11 +23,16 @@ from nats.aio.msg import Msg
 
 from handlers.errors import PermanentError
 from schemas.events import AudioEvent, Failed, Progress, ProgressState, TrackEvent, decode
+from schemas.payloads import TrackRef
 from schemas.settings import Settings
 from streams.names import Stage
 from streams.publish import EventPublisher
 
 log = structlog.get_logger("stage")
+
+
+class StageDeadlineError(Exception):
+    """The stage ran past `stage_deadline_s`: a transient failure (retried, bounded)."""
 
 
 InputT = TypeVar("InputT", bound=TrackEvent)
@@ -44,6 +53,20 @@ class StageCore(Protocol[InputT]):
     async def handle(self, event: InputT) -> AudioEvent: ...
 
 
+class _TrackOnly(msgspec.Struct, frozen=True):
+    """The one field an unreadable event may still carry intact."""
+
+    track: TrackRef
+
+
+def readable_track(data: bytes) -> TrackRef | None:
+    """The `track` of a message that is not a valid event, if that much can be read."""
+    try:
+        return msgspec.json.decode(data, type=_TrackOnly).track
+    except msgspec.DecodeError:
+        return None
+
+
 class StageRunner:
     def __init__(self, core: StageCore[Any], publisher: EventPublisher, settings: Settings) -> None:
         self.core = core
@@ -51,12 +74,12 @@ class StageRunner:
         self.settings = settings
 
     async def _progress(
-        self, event: TrackEvent, state: ProgressState, message: str = "", elapsed_s: float = 0.0
+        self, track: TrackRef, state: ProgressState, message: str = "", elapsed_s: float = 0.0
     ) -> None:
         await self.publisher.progress(
             Progress(
-                track_id=event.track.track_id,
-                tenant=event.track.tenant,
+                track_id=track.track_id,
+                tenant=track.tenant,
                 stage=self.core.stage,
                 state=state,
                 percent=100.0 if state == "finished" else 0.0,
@@ -65,12 +88,20 @@ class StageRunner:
             )
         )
 
-    async def fail(self, event: TrackEvent, reason: str) -> None:
-        failed = Failed(track=event.track, stage=self.core.stage, reason=reason)
+    async def fail(self, track: TrackRef, reason: str) -> None:
+        failed = Failed(track=track, stage=self.core.stage, reason=reason)
         await self.publisher.publish(
             failed, stage=f"{self.core.stage}-failed", version=self.core.version
         )
-        await self._progress(event, "failed", reason)
+        await self._progress(track, "failed", reason)
+
+    async def _refuse(self, msg: Msg, reason: str) -> None:
+        """An input this stage can never read: `failed` for its track (if named), terminate."""
+        track = readable_track(msg.data)
+        log.error("unreadable_message", stage=self.core.stage, subject=msg.subject, reason=reason)
+        if track is not None:
+            await self.fail(track, reason)
+        await msg.term()
 
     async def _keep_alive(self, msg: Msg) -> None:
         interval = max(0.2, self.settings.effective_ack_wait_s / 3)
@@ -81,19 +112,25 @@ class StageRunner:
             except Exception as exc:  # noqa: BLE001 - at worst the message is redelivered
                 log.warning("in_progress_failed", stage=self.core.stage, error=str(exc))
 
+    async def _within_deadline(self, event: TrackEvent) -> AudioEvent:
+        deadline = self.settings.stage_deadline_s
+        try:
+            return await asyncio.wait_for(self.core.handle(event), deadline)
+        except TimeoutError:
+            raise StageDeadlineError(
+                f"the {self.core.stage} stage did not finish within {deadline:g} s"
+            ) from None
+
     async def __call__(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
         try:
             event = decode(msg.data)
         except msgspec.DecodeError as exc:
-            log.error(
-                "undecodable_message", stage=self.core.stage, subject=msg.subject, error=str(exc)
-            )
-            await msg.term()
+            await self._refuse(msg, f"the {self.core.stage} stage cannot read its input: {exc}")
             return
         if not isinstance(event, self.core.input_type):
-            log.error("unexpected_event", stage=self.core.stage, got=type(event).__name__)
-            await msg.term()
+            got = type(event).__name__
+            await self._refuse(msg, f"the {self.core.stage} stage got a {got} event")
             return
         bound = log.bind(
             track_id=event.track.track_id,
@@ -102,12 +139,12 @@ class StageRunner:
             delivery=delivered,
         )
         started = time.perf_counter()
-        await self._progress(event, "started")
+        await self._progress(event.track, "started")
         keep_alive = asyncio.create_task(self._keep_alive(msg))
         try:
-            result = await self.core.handle(event)
+            result = await self._within_deadline(event)
         except PermanentError as exc:
-            await self.fail(event, exc.reason)
+            await self.fail(event.track, exc.reason)
             await msg.term()
             bound.warning(
                 "failed", reason=exc.reason, seconds=round(time.perf_counter() - started, 3)
@@ -116,7 +153,7 @@ class StageRunner:
         except Exception as exc:  # noqa: BLE001 - every other error is a retry candidate
             reason = f"{type(exc).__name__}: {exc}"
             if delivered >= self.settings.max_deliver:
-                await self.fail(event, f"gave up after {delivered} attempts: {reason}")
+                await self.fail(event.track, f"gave up after {delivered} attempts: {reason}")
                 await msg.term()
                 bound.error("gave_up", reason=reason)
             else:
@@ -130,7 +167,7 @@ class StageRunner:
                 await keep_alive
         elapsed_s = time.perf_counter() - started
         # finished goes out before the output: the next stage's started comes after it
-        await self._progress(event, "finished", elapsed_s=elapsed_s)
+        await self._progress(event.track, "finished", elapsed_s=elapsed_s)
         fresh = await self.publisher.publish(
             result, stage=self.core.stage, version=self.core.version
         )

@@ -7,8 +7,8 @@ also answers the search-example queries its pools can (see `handlers.query`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -17,9 +17,8 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
+from handlers.advisories import subscribe_advisories
 from handlers.decode.stage import DecodeStage
 from handlers.embedding.stage import EmbeddingStage
 from handlers.features.stage import FeaturesStage
@@ -27,29 +26,19 @@ from handlers.indexing.stage import IndexingStage
 from handlers.pool import WorkerPool
 from handlers.query.answers import AudioAnswers, SemanticAnswers
 from handlers.query.service import QueryResponder
+from handlers.repair import Repairer
 from handlers.runtime import StageCore, StageRunner
+from handlers.status import subscribe_status
 from handlers.tagging.llm import LLMTagger
 from handlers.tagging.stage import TaggingStage
-from schemas.events import Progress, TrackEvent, decode
 from schemas.settings import Settings
 from stores.blobs import BlobStore, open_blob_store
 from stores.catalog import Catalog
 from stores.vectors import VectorIndex
 from streams.kv import KVTagCache
-from streams.names import (
-    ADVISORY_QUEUE,
-    AUDIO_STREAM,
-    MAX_DELIVERIES_ADVISORY,
-    PROGRESS_STREAM,
-    PROGRESS_SUBJECTS,
-    STATUS_CONSUMER,
-    Stage,
-    consumer_name,
-    stage_filter,
-    stage_of_consumer,
-)
+from streams.names import AUDIO_STREAM, Stage, consumer_name, stage_filter
 from streams.publish import EventPublisher
-from streams.topology import ensure_topology, stage_consumer_config, status_consumer_config
+from streams.topology import ensure_topology, stage_consumer_config
 
 log = structlog.get_logger("worker")
 
@@ -74,7 +63,8 @@ class Worker:
         self.vectors: VectorIndex | None = None
         self.dsp_pool: WorkerPool | None = None  # decoding and DSP, for decode and features
         self.model_pool: WorkerPool | None = None  # CLIP, one process, for embedding
-        self._advisories: Subscription | None = None
+        self._repair: Repairer | None = None
+        self._repair_task: asyncio.Task[None] | None = None
         self._queries: QueryResponder | None = None
 
     # -- resources -------------------------------------------------------------------------
@@ -116,7 +106,8 @@ class Worker:
             elif stage is Stage.EMBEDDING:
                 cores.append(EmbeddingStage(settings, self.model_pool))
             else:
-                cores.append(IndexingStage(settings, await self._catalog(), await self._vectors()))
+                catalog, vectors = await self._catalog(), await self._vectors()
+                cores.append(IndexingStage(settings, catalog, vectors, blobs))
         return cores
 
     def _query_responder(self, blobs: BlobStore) -> QueryResponder:
@@ -161,39 +152,6 @@ class Worker:
 
         subscriber(on_message)
 
-    def _subscribe_status(self, catalog: Catalog) -> None:
-        subscriber = self.broker.subscriber(
-            PROGRESS_SUBJECTS,
-            stream=JStream(PROGRESS_STREAM, declare=False),
-            durable=STATUS_CONSUMER,
-            config=status_consumer_config(self.settings),
-            pull_sub=PullSub(batch_size=50, timeout=1.0),
-            ack_policy=AckPolicy.MANUAL,
-            title="catalog status projection",
-        )
-
-        async def on_progress(msg: NatsMessage) -> None:
-            event = decode(msg.raw_message.data)
-            if isinstance(event, Progress):
-                await catalog.apply_progress(event)
-            await msg.raw_message.ack()
-
-        subscriber(on_progress)
-
-    async def _on_max_deliveries(self, advisory: Msg) -> None:
-        """A message nobody acked in max_deliver attempts (the worker died each time) → failed."""
-        data: dict[str, Any] = json.loads(advisory.data)
-        stage = stage_of_consumer(str(data.get("consumer", "")))
-        runner = self.runners.get(stage) if stage else None
-        if runner is None:
-            return
-        stored = await self.broker.connection.jetstream().get_msg(AUDIO_STREAM, data["stream_seq"])
-        event = decode(stored.data or b"")
-        if isinstance(event, TrackEvent):
-            deliveries = data.get("deliveries", self.settings.max_deliver)
-            reason = f"gave up after {deliveries} deliveries with no answer from a worker"
-            await runner.fail(event, reason)
-
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         await self.broker.connect()
@@ -205,19 +163,23 @@ class Worker:
             runner = StageRunner(core, publisher, self.settings)
             self.runners[core.stage] = runner
             self._subscribe_stage(runner)
-        if Stage.INDEXING in self.stages:
-            self._subscribe_status(await self._catalog())
-        self._advisories = await self.broker.connection.subscribe(
-            MAX_DELIVERIES_ADVISORY, queue=ADVISORY_QUEUE, cb=self._on_max_deliveries
-        )
+            subscribe_advisories(self.broker, runner)
+        if Stage.INDEXING in self.stages:  # the catalog's owner projects status and repairs
+            catalog = await self._catalog()
+            subscribe_status(self.broker, catalog, self.settings)
+            self._repair = Repairer(js, catalog, self.settings)
         self._queries = self._query_responder(blobs)
         await self._queries.start()  # before the stages consume: it warms CLIP first
         await self.broker.start()
+        if self._repair is not None and self.settings.repair_interval_s > 0:
+            self._repair_task = asyncio.create_task(self._repair.run())
         log.info("worker_started", stages=[str(s) for s in self.stages], nats=self.nats_url)
 
     async def stop(self) -> None:
-        if self._advisories is not None:
-            await self._advisories.unsubscribe()
+        if self._repair_task is not None:
+            self._repair_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repair_task
         if self._queries is not None:
             await self._queries.stop()  # answers in flight finish while the pools are open
         await self.broker.stop()  # waits for in-flight handlers (graceful_timeout)

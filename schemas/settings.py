@@ -37,6 +37,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     progress_max_age_s: float = 3600.0
     stream_replicas: int = 1
     max_ack_pending: int = 0  # 0 → workers (set it to the total over all replicas of a stage)
+    stage_deadline_s: float = 900.0  # one delivery's whole run; past it the message is retried
+    store_timeout_s: float = 30.0  # one catalog or vector write by a stage
+    repair_interval_s: float = 60.0  # how often stuck tracks are looked for (0: never)
+    repair_grace_s: float = 300.0  # a track quiet this long, not indexed or failed, is examined
     # catalog
     mongo_url: str = ""
     mongo_db: str = "tonestream"
@@ -73,6 +77,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     port: int = 8000
     public_url: str = ""  # how clients reach the gateway; empty → http://host:port
     jwt_secret: str = ""  # empty → generated once and kept in data_dir/secrets (0600)
+    replicated: bool = False  # several gateways: a generated (per-pod) JWT key is refused
     access_token_ttl_s: float = 900.0
     refresh_token_ttl_s: float = 30 * 24 * 3600.0
     allow_registration: bool = True
@@ -108,7 +113,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 def _env_value(raw: str) -> Any:
     """Environment values are strings; lists and objects are JSON, the rest converted by msgspec."""
     text = raw.strip()
-    if text[:1] in "[{":
+    if text.startswith(("[", "{")):  # an empty value is a plain (empty) string
         return json.loads(text)
     return text
 

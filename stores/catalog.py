@@ -3,12 +3,14 @@
 The same code talks to a production replica set and to the embedded SecantusDB server. Writes
 are idempotent so redelivered events are harmless: tracks are upserted under a unique
 (tenant, track_id) index, and the status projection of progress events only moves forward in
-time — a stale or redelivered event never overwrites a newer one.
+the PROGRESS stream's order (its sequence numbers, never a publisher's clock) — a stale or
+redelivered event never overwrites a newer one.
 
 A track's projection fields:
-- `stages.<stage>` = {state, percent, message, at}: the latest progress event of that stage;
+- `stages.<stage>` = {state, percent, message, at, seq}: the latest progress event of that stage;
 - `status`: the furthest finished stage's name ("indexed" once stage "indexing" finished), or
-  "failed", with `failure_reason` and `failed_stage`; `status_at` orders status changes.
+  "failed", with `failure_reason` and `failed_stage`; `status_seq` orders status changes. A
+  `failed` never replaces `indexed`: a replay that fails leaves the indexed track as it was.
 Deleted tracks are remembered (tombstones) so late or replayed events never re-create them.
 """
 
@@ -36,22 +38,24 @@ FAILED_STATUS = "failed"
 Document = dict[str, Any]
 
 
-def _not_newer_than(field: str, at: float) -> Document:
-    """Matches documents whose `field` is missing or not later than `at`."""
-    return {field: {"$not": {"$gt": at}}}
+def _not_after(field: str, seq: int) -> Document:
+    """Matches documents whose `field` is missing or not after stream sequence `seq`."""
+    return {field: {"$not": {"$gt": seq}}}
 
 
-def stage_update(progress: Progress) -> tuple[Document, Document]:
-    """Filter and update recording `progress` as its stage's latest state, unless it is stale."""
+def stage_update(progress: Progress, seq: int) -> tuple[Document, Document]:
+    """Filter and update recording `progress` (PROGRESS stream sequence `seq`) as its stage's
+    latest state, unless a later event of that stage was already recorded."""
     key = {"tenant": progress.tenant, "track_id": progress.track_id}
     stage = {
         "state": progress.state,
         "percent": progress.percent,
         "message": progress.message,
         "at": progress.at,
+        "seq": seq,
     }
     return (
-        key | _not_newer_than(f"stages.{progress.stage}.at", progress.at),
+        key | _not_after(f"stages.{progress.stage}.seq", seq),
         {"$set": {f"stages.{progress.stage}": stage}},
     )
 
@@ -65,7 +69,7 @@ def _status_of(stage: str) -> str:
 PIPELINE_STATUSES = [_status_of(stage) for stage in Stage]
 
 
-def status_update(progress: Progress) -> tuple[Document, Document] | None:
+def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | None:
     """Filter and update moving the top-level status, or None if `progress` does not change it."""
     key: Document = {"tenant": progress.tenant, "track_id": progress.track_id}
     if progress.state == "finished":
@@ -74,22 +78,23 @@ def status_update(progress: Progress) -> tuple[Document, Document] | None:
             later = PIPELINE_STATUSES[PIPELINE_STATUSES.index(status) + 1 :]
             key |= {"status": {"$nin": later}}
         update: Document = {
-            "$set": {"status": status, "status_at": progress.at},
+            "$set": {"status": status, "status_at": progress.at, "status_seq": seq},
             "$unset": {"failure_reason": "", "failed_stage": ""},
         }
     elif progress.state == "failed":
-        reason = progress.message or f"{progress.stage} failed"
+        key |= {"status": {"$ne": INDEXED_STATUS}}  # a failed replay keeps the track indexed
         update = {
             "$set": {
                 "status": FAILED_STATUS,
                 "status_at": progress.at,
-                "failure_reason": reason,
+                "status_seq": seq,
+                "failure_reason": progress.message or f"{progress.stage} failed",
                 "failed_stage": progress.stage,
             }
         }
     else:
         return None
-    return key | _not_newer_than("status_at", progress.at), update
+    return key | _not_after("status_seq", seq), update
 
 
 def _words_matched(document: Document, words: list[str]) -> int:
@@ -248,8 +253,9 @@ class Catalog:
         result = await self.tracks.delete_one({"tenant": tenant, "track_id": track_id})
         return result.deleted_count == 1
 
-    async def apply_progress(self, progress: Progress) -> None:
-        """Project one progress event onto its track; stale events (by `at`) change nothing.
+    async def apply_progress(self, progress: Progress, seq: int) -> None:
+        """Project one progress event (PROGRESS stream sequence `seq`) onto its track; stale
+        events (an earlier sequence than the one recorded) change nothing.
 
         When the filter does not match an existing track, the upsert tries to insert a second
         (tenant, track_id) document and the unique index rejects it. Then the track exists (it
@@ -258,12 +264,54 @@ class Catalog:
         """
         if await self.is_deleted(progress.tenant, progress.track_id):
             return
-        query, update = stage_update(progress)
+        query, update = stage_update(progress, seq)
         try:
             await self.tracks.update_one(query, update, upsert=True)
         except DuplicateKeyError:
             if (await self.tracks.update_one(query, update)).matched_count == 0:
                 return
-        status = status_update(progress)
+        status = status_update(progress, seq)
         if status is not None:
             await self.tracks.update_one(*status)
+
+    # -- repair (handlers.repair): tracks whose status never reached an end --------------------
+    async def unfinished_tracks(self, quiet_since: float, limit: int) -> list[Document]:
+        """Uploaded tracks, not indexed or failed, with no status change or repair since
+        `quiet_since` (epoch seconds), oldest first."""
+        query: Document = UPLOADED | {
+            "status": {"$nin": [INDEXED_STATUS, FAILED_STATUS]},
+            "created_at": {"$lte": quiet_since},
+            "status_at": {"$not": {"$gt": quiet_since}},
+            "repaired_at": {"$not": {"$gt": quiet_since}},
+        }
+        found = self.tracks.find(query, projection={"_id": False}).sort("created_at", ASCENDING)
+        return await found.to_list(limit)
+
+    async def settle_status(
+        self, tenant: str, track_id: str, *, failed: tuple[str, str] | None = None
+    ) -> None:
+        """Set the final status the log records: indexed, or failed with (stage, reason)."""
+        key: Document = {"tenant": tenant, "track_id": track_id}
+        if failed is None:
+            update: Document = {
+                "$set": {"status": INDEXED_STATUS, "repaired_at": time.time()},
+                "$unset": {"failure_reason": "", "failed_stage": ""},
+            }
+        else:
+            stage, reason = failed
+            update = {
+                "$set": {
+                    "status": FAILED_STATUS,
+                    "failed_stage": stage,
+                    "failure_reason": reason,
+                    "repaired_at": time.time(),
+                }
+            }
+            key |= {"status": {"$ne": INDEXED_STATUS}}
+        await self.tracks.update_one(key, update)
+
+    async def mark_repaired(self, tenant: str, track_id: str) -> None:
+        """Remember that the track was re-driven now (the next sweep waits a grace period)."""
+        await self.tracks.update_one(
+            {"tenant": tenant, "track_id": track_id}, {"$set": {"repaired_at": time.time()}}
+        )

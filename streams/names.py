@@ -12,8 +12,10 @@ AUDIO_SUBJECTS = "audio.>"
 PROGRESS_SUBJECTS = "progress.>"
 TAG_CACHE_BUCKET = "TAG_CACHE"
 STATUS_CONSUMER = "catalog-status"
+# Max-delivery advisories of the stage consumers are kept in a stream, so one published while no
+# worker of that stage is connected waits for it, and each stage's workers read only their own.
+ADVISORY_STREAM = "ADVISORIES"
 MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{AUDIO_STREAM}.*"
-ADVISORY_QUEUE = "tonestream-advisories"  # one worker handles each advisory
 
 
 class Stage(StrEnum):
@@ -44,6 +46,11 @@ def audio_subject(kind: str, tenant: str) -> str:
     return f"audio.{kind}.{tenant}"
 
 
+def subject_kind(subject: str) -> str:
+    """`audio.decoded.<tenant>` → `decoded`."""
+    return subject.split(".")[1]
+
+
 def event_subject(event: AudioEvent) -> str:
     return audio_subject(event_kind(event), event.track.tenant)
 
@@ -64,6 +71,15 @@ def stage_of_consumer(name: str) -> Stage | None:
         return Stage(name.removeprefix(prefix))
     except ValueError:
         return None
+
+
+def advisory_filter(stage: Stage) -> str:
+    """The max-delivery advisories of one stage's consumer."""
+    return MAX_DELIVERIES_ADVISORY.removesuffix("*") + consumer_name(stage)
+
+
+def advisory_consumer(stage: Stage) -> str:
+    return f"advisories-{stage}"
 
 
 def progress_subject(tenant: str, track_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import shutil
 import signal
 import socket
@@ -25,6 +26,11 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 def _die_with_parent() -> None:
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -119,6 +125,15 @@ async def accepts_tcp(host: str, port: int) -> bool:
     return True
 
 
+def nats_config(store_dir: Path) -> str:
+    """The embedded server's config: JetStream under `store_dir`, every write synced before it is
+    acknowledged (one replica has no other copy; see infra/nats/single.conf)."""
+    return (
+        "# written by tonestream up: the embedded single-node JetStream server\n"
+        f"jetstream {{\n  store_dir: {json.dumps(str(store_dir))}\n  sync_interval: always\n}}\n"
+    )
+
+
 class EmbeddedNats:
     """nats-server with JetStream, listening on loopback, storing under `store_dir`."""
 
@@ -129,12 +144,13 @@ class EmbeddedNats:
     @classmethod
     async def start(cls, store_dir: Path, host: str = "127.0.0.1", port: int = 0) -> EmbeddedNats:
         port = port or free_port(host)
+        config_path = store_dir.parent / "nats-server.conf"
+        await asyncio.to_thread(_write_text, config_path, nats_config(store_dir))
         argv = [
             venv_binary("nats-server"),
+            "--config", str(config_path),
             "--addr", host,
             "--port", str(port),
-            "--jetstream",
-            "--store_dir", str(store_dir),
             "--server_name", "tonestream-embedded",
         ]  # fmt: skip
         log_path = store_dir.parent / "nats-server.log"

@@ -15,16 +15,22 @@ from nats.js.errors import NotFoundError
 
 from schemas.settings import Settings
 from streams.names import (
+    ADVISORY_STREAM,
     AUDIO_STREAM,
     AUDIO_SUBJECTS,
+    MAX_DELIVERIES_ADVISORY,
     PROGRESS_STREAM,
     PROGRESS_SUBJECTS,
     STATUS_CONSUMER,
     TAG_CACHE_BUCKET,
     Stage,
+    advisory_consumer,
+    advisory_filter,
     consumer_name,
     stage_filter,
 )
+
+ADVISORY_MAX_AGE_S = 7 * 24 * 3600.0
 
 
 class TopologyDriftError(RuntimeError):
@@ -55,6 +61,30 @@ def progress_stream_config(settings: Settings) -> js_api.StreamConfig:
     )
 
 
+def advisory_stream_config(settings: Settings) -> js_api.StreamConfig:
+    """Max-delivery advisories of the stage consumers, kept until a worker of the stage acks."""
+    return js_api.StreamConfig(
+        name=ADVISORY_STREAM,
+        subjects=[MAX_DELIVERIES_ADVISORY],
+        retention=js_api.RetentionPolicy.LIMITS,
+        storage=js_api.StorageType.FILE,
+        max_age=ADVISORY_MAX_AGE_S,
+        duplicate_window=120.0,
+        num_replicas=settings.stream_replicas,
+    )
+
+
+def advisory_consumer_config(stage: Stage, settings: Settings) -> js_api.ConsumerConfig:
+    return js_api.ConsumerConfig(
+        durable_name=advisory_consumer(stage),
+        filter_subject=advisory_filter(stage),
+        deliver_policy=js_api.DeliverPolicy.ALL,
+        ack_policy=js_api.AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=-1,  # turning an advisory into `failed` only waits on the stream
+    )
+
+
 def max_ack_pending(settings: Settings) -> int:
     """Unacked messages per stage: one per worker process, so none waits un-heartbeated."""
     return settings.max_ack_pending or settings.worker_count
@@ -75,13 +105,14 @@ def stage_consumer_config(stage: Stage, settings: Settings) -> js_api.ConsumerCo
 
 
 def status_consumer_config(settings: Settings) -> js_api.ConsumerConfig:
+    """No delivery limit: a catalog outage delays the status projection, it never drops events."""
     return js_api.ConsumerConfig(
         durable_name=STATUS_CONSUMER,
         filter_subject=PROGRESS_SUBJECTS,
         deliver_policy=js_api.DeliverPolicy.ALL,
         ack_policy=js_api.AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait_s,
-        max_deliver=settings.max_deliver,
+        max_deliver=-1,
         max_ack_pending=1000,
     )
 
@@ -131,10 +162,14 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
     """Create what is missing; raise TopologyDriftError listing every difference found."""
     problems = await _ensure_stream(js, audio_stream_config(settings))
     problems += await _ensure_stream(js, progress_stream_config(settings))
+    problems += await _ensure_stream(js, advisory_stream_config(settings))
     if problems:
         raise TopologyDriftError("JetStream topology drift:\n  " + "\n  ".join(problems))
     for stage in Stage:
         problems += await _ensure_consumer(js, AUDIO_STREAM, stage_consumer_config(stage, settings))
+        problems += await _ensure_consumer(
+            js, ADVISORY_STREAM, advisory_consumer_config(stage, settings)
+        )
     problems += await _ensure_consumer(js, PROGRESS_STREAM, status_consumer_config(settings))
     if problems:
         raise TopologyDriftError("JetStream topology drift:\n  " + "\n  ".join(problems))

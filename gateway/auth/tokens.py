@@ -37,6 +37,11 @@ def load_jwt_secret(settings: Settings) -> bytes:
         if len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"TONESTREAM_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         return secret
+    if settings.replicated:
+        raise ValueError(
+            "TONESTREAM_REPLICATED is set but TONESTREAM_JWT_SECRET is empty: each gateway "
+            "replica would sign with its own generated key; give them all one secret"
+        )
     directory = settings.data_path / "secrets"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / "jwt.key"

@@ -155,10 +155,15 @@ async def catalog(mongo_server: str, unique_name: Callable[[str], str]) -> Async
         await catalog.close()
 
 
-def _progress(stage: str, state: ProgressState, at: float, message: str = "") -> Progress:
+def _progress(
+    stage: str, state: ProgressState, seq: int, message: str = ""
+) -> tuple[Progress, int]:
+    """An event at PROGRESS sequence `seq`, stamped by a publisher clock running backwards:
+    the projection orders by the sequence, never by `at`."""
+    at = 1000.0 - seq
     return Progress(
         tenant="alice", track_id="trk1", stage=stage, state=state, at=at, message=message
-    )
+    ), seq
 
 
 async def test_unique_track_index(catalog: Catalog) -> None:
@@ -192,7 +197,7 @@ async def test_upsert_is_idempotent(catalog: Catalog) -> None:
 
 
 async def test_progress_projection_never_moves_backwards(catalog: Catalog) -> None:
-    await catalog.apply_progress(_progress("decode", "finished", at=10.0))  # no track yet
+    await catalog.apply_progress(*_progress("decode", "finished", seq=100))  # no track yet
     track = await catalog.get_track("alice", "trk1")
     assert track is not None
     assert track["status"] == "decode"
@@ -200,25 +205,26 @@ async def test_progress_projection_never_moves_backwards(catalog: Catalog) -> No
         "state": "finished",
         "percent": 0.0,
         "message": "",
-        "at": 10.0,
+        "at": 900.0,
+        "seq": 100,
     }
 
-    await catalog.apply_progress(_progress("decode", "started", at=5.0))  # late, stale
-    await catalog.apply_progress(_progress("features", "finished", at=20.0))
-    await catalog.apply_progress(_progress("decode", "finished", at=15.0))  # newer for its stage
-    await catalog.apply_progress(_progress("features", "finished", at=20.0))  # redelivered
+    await catalog.apply_progress(*_progress("decode", "started", seq=50))  # late, stale
+    await catalog.apply_progress(*_progress("features", "finished", seq=200))
+    await catalog.apply_progress(*_progress("decode", "finished", seq=150))  # newer for its stage
+    await catalog.apply_progress(*_progress("features", "finished", seq=200))  # redelivered
     track = await catalog.get_track("alice", "trk1")
     assert track is not None
     assert track["stages"]["decode"]["state"] == "finished"
-    assert track["stages"]["decode"]["at"] == 15.0
+    assert track["stages"]["decode"]["seq"] == 150
     assert track["status"] == "features"  # not back to "decode"
     assert await catalog.count_tracks("alice") == 1
 
 
 async def test_progress_failure_and_recovery(catalog: Catalog) -> None:
     await catalog.upsert_track("alice", "trk1", {"filename": "a.mp3"})
-    await catalog.apply_progress(_progress("tagging", "started", at=1.0))
-    await catalog.apply_progress(_progress("tagging", "failed", at=2.0, message="LLM timed out"))
+    await catalog.apply_progress(*_progress("tagging", "started", seq=10))
+    await catalog.apply_progress(*_progress("tagging", "failed", seq=20, message="LLM timed out"))
     track = await catalog.get_track("alice", "trk1")
     assert track is not None
     assert (track["status"], track["failure_reason"], track["failed_stage"]) == (
@@ -228,10 +234,10 @@ async def test_progress_failure_and_recovery(catalog: Catalog) -> None:
     )
     assert track["filename"] == "a.mp3"
 
-    await catalog.apply_progress(_progress("tagging", "finished", at=1.5))  # older than failure
+    await catalog.apply_progress(*_progress("tagging", "finished", seq=15))  # older than failure
     assert (await catalog.get_track("alice", "trk1") or {})["status"] == "failed"
 
-    await catalog.apply_progress(_progress("indexing", "finished", at=3.0))  # a replay succeeded
+    await catalog.apply_progress(*_progress("indexing", "finished", seq=30))  # a replay succeeded
     track = await catalog.get_track("alice", "trk1")
     assert track is not None
     assert track["status"] == "indexed"
@@ -350,19 +356,29 @@ async def test_delete_and_drop(vectors: VectorIndex) -> None:
 
 async def test_status_never_moves_back_in_the_pipeline(catalog: Catalog) -> None:
     """A replay re-runs an earlier stage of an indexed track: it stays indexed."""
-    await catalog.apply_progress(_progress("indexing", "finished", at=10.0))
-    await catalog.apply_progress(_progress("decode", "finished", at=20.0))
+    await catalog.apply_progress(*_progress("indexing", "finished", seq=100))
+    await catalog.apply_progress(*_progress("decode", "finished", seq=200))
     track = await catalog.get_track("alice", "trk1")
     assert track is not None
     assert track["status"] == "indexed"
-    assert track["stages"]["decode"]["at"] == 20.0
+    assert track["stages"]["decode"]["seq"] == 200
+
+
+async def test_a_failed_replay_keeps_the_track_indexed(catalog: Catalog) -> None:
+    await catalog.apply_progress(*_progress("indexing", "finished", seq=100))
+    await catalog.apply_progress(*_progress("embedding", "failed", seq=200, message="CLIP hung"))
+    track = await catalog.get_track("alice", "trk1")
+    assert track is not None
+    assert track["status"] == "indexed"
+    assert "failure_reason" not in track
+    assert track["stages"]["embedding"]["state"] == "failed"  # the stage still shows it
 
 
 async def test_a_deleted_track_is_not_brought_back(catalog: Catalog) -> None:
-    await catalog.apply_progress(_progress("decode", "finished", at=1.0))
+    await catalog.apply_progress(*_progress("decode", "finished", seq=10))
     await catalog.mark_deleted("alice", "trk1")
     assert await catalog.delete_track("alice", "trk1")
-    await catalog.apply_progress(_progress("features", "finished", at=2.0))
+    await catalog.apply_progress(*_progress("features", "finished", seq=20))
     assert await catalog.get_track("alice", "trk1") is None
     assert await catalog.is_deleted("alice", "trk1")
     assert not await catalog.is_deleted("alice", "trk2")
