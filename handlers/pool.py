@@ -45,9 +45,10 @@ class PoolTimeoutError(Exception):
 
 
 class WorkerPool:
-    def __init__(self, size: int, memory_mb: int) -> None:
+    def __init__(self, size: int, memory_mb: int, default_timeout_s: float | None = None) -> None:
         self.size = size
         self.memory_mb = memory_mb
+        self.default_timeout_s = default_timeout_s  # for calls that name no limit of their own
         for name in _SINGLE_THREAD_ENV:  # one process per core: no nested BLAS threads
             os.environ.setdefault(name, "1")
         self._context = multiprocessing.get_context("spawn")
@@ -86,7 +87,8 @@ class WorkerPool:
 
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         async with self._slots:
-            return await self._run(fn, *args, timeout_s=timeout_s)
+            limit = self.default_timeout_s if timeout_s is None else timeout_s
+            return await self._run(fn, *args, timeout_s=limit)
 
     async def _run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None) -> T:
         loop = asyncio.get_running_loop()

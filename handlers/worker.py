@@ -68,8 +68,8 @@ class Worker:
         self._queries: QueryResponder | None = None
 
     # -- resources -------------------------------------------------------------------------
-    async def _pool(self, size: int) -> WorkerPool:
-        pool = WorkerPool(size, self.settings.worker_memory_mb)
+    async def _pool(self, size: int, timeout_s: float | None = None) -> WorkerPool:
+        pool = WorkerPool(size, self.settings.worker_memory_mb, timeout_s)
         self._cleanup.push_async_callback(pool.close)
         return pool
 
@@ -92,7 +92,7 @@ class Worker:
         if {Stage.DECODE, Stage.FEATURES} & set(self.stages):
             self.dsp_pool = await self._pool(settings.worker_count)
         if Stage.EMBEDDING in self.stages and settings.clip_enabled:
-            self.model_pool = await self._pool(1)
+            self.model_pool = await self._pool(1, settings.model_timeout_s)  # no CLIP call hangs
         cores: list[StageCore[Any]] = []
         for stage in self.stages:
             if stage is Stage.DECODE:

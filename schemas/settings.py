@@ -72,6 +72,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     clip_pretrained: str = "laion2b_s34b_b79k"  # a hub tag, a local checkpoint path, or "none"
     clip_enabled: bool = True
     clip_allow_download: bool = False  # False: HF_HUB_OFFLINE, a missing model fails fast
+    model_timeout_s: float = 300.0  # one CLIP call (the first loads the weights); then retried
     # gateway
     host: str = "127.0.0.1"
     port: int = 8000

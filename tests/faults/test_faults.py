@@ -249,6 +249,17 @@ async def test_a_pool_time_out_is_transient() -> None:
         await pool.close()
 
 
+async def test_a_call_without_its_own_limit_gets_the_pools() -> None:
+    """The CLIP pool's calls name no limit: the pool's default (TONESTREAM_MODEL_TIMEOUT_S)
+    still ends a hung one."""
+    pool = WorkerPool(1, 0, default_timeout_s=0.5)
+    try:
+        with pytest.raises(PoolTimeoutError):
+            await pool.run(time.sleep, 30.0)
+    finally:
+        await pool.close()
+
+
 class _HungStage:
     """A stage whose call never returns (a hung CLIP or store call)."""
 
