@@ -21,6 +21,7 @@ import msgspec
 import structlog
 from nats.aio.msg import Msg
 
+from handlers import progress
 from handlers.errors import PermanentError
 from schemas.events import AudioEvent, Failed, Progress, ProgressState, TrackEvent, decode
 from schemas.payloads import TrackRef
@@ -67,6 +68,39 @@ def readable_track(data: bytes) -> TrackRef | None:
         return None
 
 
+class _PercentReporter:
+    """Publishes the pool's progress reports for one message as `percent` events, at most one per
+    report interval; stopped (and silent) before the stage's final event goes out."""
+
+    def __init__(self, runner: StageRunner, track: TrackRef) -> None:
+        self._runner, self._track = runner, track
+        self._heard: float | None = None
+        self._sent = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def hear(self, fraction: float) -> None:
+        self._heard = fraction
+        if self._task is None:
+            self._task = asyncio.create_task(self._publish())
+
+    async def _publish(self) -> None:
+        while True:
+            percent = round(100.0 * (self._heard or 0.0), 1)
+            if percent >= self._sent + 1.0:
+                self._sent = percent
+                try:
+                    await self._runner._progress(self._track, "percent", percent=percent)
+                except Exception as exc:  # noqa: BLE001 - a lost percent event costs nothing
+                    log.warning("percent_not_published", error=str(exc))
+            await asyncio.sleep(progress.REPORT_INTERVAL_S)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 class StageRunner:
     def __init__(self, core: StageCore[Any], publisher: EventPublisher, settings: Settings) -> None:
         self.core = core
@@ -74,7 +108,12 @@ class StageRunner:
         self.settings = settings
 
     async def _progress(
-        self, track: TrackRef, state: ProgressState, message: str = "", elapsed_s: float = 0.0
+        self,
+        track: TrackRef,
+        state: ProgressState,
+        message: str = "",
+        elapsed_s: float = 0.0,
+        percent: float | None = None,
     ) -> None:
         await self.publisher.progress(
             Progress(
@@ -82,7 +121,7 @@ class StageRunner:
                 tenant=track.tenant,
                 stage=self.core.stage,
                 state=state,
-                percent=100.0 if state == "finished" else 0.0,
+                percent=percent if percent is not None else 100.0 if state == "finished" else 0.0,
                 message=message,
                 elapsed_s=elapsed_s,
             )
@@ -141,8 +180,10 @@ class StageRunner:
         started = time.perf_counter()
         await self._progress(event.track, "started")
         keep_alive = asyncio.create_task(self._keep_alive(msg))
+        percent = _PercentReporter(self, event.track)
         try:
-            result = await self._within_deadline(event)
+            with progress.listening(percent.hear):
+                result = await self._within_deadline(event)
         except PermanentError as exc:
             await self.fail(event.track, exc.reason)
             await msg.term()
@@ -162,6 +203,7 @@ class StageRunner:
                 bound.warning("retrying", reason=reason, retry_in_s=delay)
             return
         finally:
+            await percent.stop()
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keep_alive

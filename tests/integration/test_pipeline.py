@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nats
+import numpy as np
 import pytest
+import soundfile as sf
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -161,7 +163,7 @@ async def test_three_tracks_are_indexed_with_tempo_key_and_progress(
         assert len(stored[0]["audio"]) == 128
 
         progress = await progress_events(pipeline.nc, track_id)
-        steps = [(p.stage, p.state) for p in progress]
+        steps = [(p.stage, p.state) for p in progress if p.state != "percent"]
         expected = [(stage, state) for stage in STAGE_ORDER for state in ("started", "finished")]
         assert steps == expected
 
@@ -367,3 +369,30 @@ async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
         assert await vectors.count(TENANT) == len(uploads)
     finally:
         await vectors.close()
+
+
+async def test_a_long_decode_reports_percent_progress(pipeline: Pipeline, tmp_path: Path) -> None:
+    """The decode of a 20-minute file takes seconds: its bar moves, then the stage finishes."""
+    rate = 44100
+    rng = np.random.default_rng(5)
+    long_file = tmp_path / "long.flac"
+    with sf.SoundFile(long_file, "w", rate, 2, format="FLAC") as out:
+        for _ in range(20 * 60 // 10):
+            out.write(0.1 * rng.standard_normal((10 * rate, 2)).astype(np.float32))
+    await pipeline.start_worker()
+    [uploaded] = await _ingest(pipeline, [long_file])
+
+    decode = [
+        e
+        for e in await progress_events(pipeline.nc, uploaded.track.track_id)
+        if e.stage == "decode"
+    ]
+
+    states = [e.state for e in decode]
+    assert states[0] == "started"
+    assert states[-1] == "finished"
+    percents = [e.percent for e in decode if e.state == "percent"]
+    assert percents, f"no percent progress in {states}"
+    assert percents == sorted(percents)
+    assert all(0 < p < 100 for p in percents)
+    assert set(states[1:-1]) == {"percent"}
