@@ -1,4 +1,4 @@
-"""A reader for TensorFlow "tensor bundle" checkpoints (`.index` + `.data-00000-of-00001`), in numpy.
+"""A numpy reader for TensorFlow "tensor bundle" checkpoints (`.index` + data shard).
 
 The musicnn wheel ships TF1 checkpoints; reading them needs no TensorFlow. The `.index` file is an
 SSTable (LevelDB table format): data blocks of prefix-compressed key/value entries, an index block
@@ -145,7 +145,7 @@ def _block_entries(block: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def read_index(index_path: Path) -> dict[str, Entry]:
-    """Every tensor entry of a bundle's `.index` (the header entry under the empty key is skipped)."""
+    """Every tensor entry of a bundle's `.index` (the header, under the empty key, is skipped)."""
     table = index_path.read_bytes()
     if len(table) < FOOTER_SIZE:
         raise BundleError(f"{index_path} is too short to be a tensor bundle index")
@@ -169,15 +169,15 @@ def read_bundle(directory: Path, name: str = "") -> dict[str, npt.NDArray[np.gen
     entries = read_index(directory / f"{name}.index")
     data = (directory / f"{name}{DATA_SHARD}").read_bytes()
     tensors: dict[str, npt.NDArray[np.generic]] = {}
-    for name, entry in entries.items():
+    for variable, entry in entries.items():
         if entry.shard_id != 0:
-            raise BundleError(f"{name}: multi-shard bundles are not supported")
+            raise BundleError(f"{variable}: multi-shard bundles are not supported")
         dtype = DTYPES.get(entry.dtype)
         if dtype is None:
-            raise BundleError(f"{name}: unsupported dtype {entry.dtype}")
+            raise BundleError(f"{variable}: unsupported dtype {entry.dtype}")
         count = int(np.prod(entry.shape, dtype=np.int64))
         if entry.offset + entry.size > len(data) or count * np.dtype(dtype).itemsize != entry.size:
-            raise BundleError(f"{name}: entry does not fit the data shard")
+            raise BundleError(f"{variable}: entry does not fit the data shard")
         raw = np.frombuffer(data, dtype=dtype, count=count, offset=entry.offset)
-        tensors[name] = raw.reshape(entry.shape).copy()
+        tensors[variable] = raw.reshape(entry.shape).copy()
     return tensors

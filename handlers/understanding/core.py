@@ -18,12 +18,9 @@ import torch
 from handlers.understanding.labels import MSD_LABELS, MTT_LABELS
 from handlers.understanding.melspec import SAMPLE_RATE, log_mel_patches
 from handlers.understanding.model import Musicnn
-from handlers.understanding.weights import load_weights
+from handlers.understanding.weights import MODEL_NAME, MODELS, load_weights
 from schemas.payloads import TagScores
 
-MODEL_NAME = "musicnn-0.1.0:MSD_musicnn+MTT_musicnn"
-MODELS = ("MSD_musicnn", "MTT_musicnn")
-EMBEDDING_DIM = 200  # per model
 _PROBABILITY_DECIMALS = 4
 _EMBEDDING_DECIMALS = 5
 

@@ -104,10 +104,14 @@ VOCAL_MIN = 0.3
 GROUP_LIMIT = 3  # at most this many labels per group, strongest first
 
 
-def group_scores(groups: dict[str, Sources], msd: dict[str, float], mtt: dict[str, float]) -> dict[str, float]:
+def group_scores(
+    groups: dict[str, Sources], msd: dict[str, float], mtt: dict[str, float]
+) -> dict[str, float]:
     """Each group label's score: the highest probability among its source tags."""
     return {
-        label: max([msd.get(tag, 0.0) for tag in msd_tags] + [mtt.get(tag, 0.0) for tag in mtt_tags])
+        label: max(
+            [msd.get(tag, 0.0) for tag in msd_tags] + [mtt.get(tag, 0.0) for tag in mtt_tags]
+        )
         for label, (msd_tags, mtt_tags) in groups.items()
     }
 

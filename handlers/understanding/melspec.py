@@ -103,4 +103,5 @@ def log_mel_patches(samples: F32, max_patches: int) -> F32:
     frames = np.stack([padded[start + frame_idx] for start in starts]) * _window()
     power = np.abs(np.fft.rfft(frames, axis=-1)).astype(np.float32) ** 2
     mel = power @ mel_filterbank().T
-    return np.log10(np.float32(10000.0) * mel + np.float32(1.0)).astype(np.float32)
+    out: F32 = np.log10(np.float32(10000.0) * mel + np.float32(1.0)).astype(np.float32)
+    return out

