@@ -80,7 +80,7 @@ def patch_starts(n_samples: int, max_patches: int) -> list[int]:
         raise ValueError("audio shorter than one patch: repeat-pad it first")
     count = max(1, min(max_patches, (n_samples - 1) // PATCH_SAMPLES))
     if count == 1:
-        return [span // 2]
+        return [span // 2 // HOP * HOP]
     return sorted({round(i * span / (count - 1) / HOP) * HOP for i in range(count)})
 
 
