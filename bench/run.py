@@ -24,6 +24,8 @@ from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.report import markdown_table, phase, verdict
 from bench.search import measure_search, search_table
+from bench.similarity import measure_similarity, similarity_table
+from schemas.settings import settings_from_env
 
 RESULTS = Path(__file__).parent / "results"
 # Sizes of a full run (10 min on the 2-core machine) and of a --quick one (1.5–3.5 min, by how
@@ -39,6 +41,8 @@ FULL = {
     "search_budget_s": 60.0,
     "progress_tracks": 10,
     "upload_mb": 1000,
+    "similarity_variants": 6,
+    "similarity_seconds": 30.0,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -49,6 +53,8 @@ QUICK = FULL | {
     "search_queries": 30,
     "progress_tracks": 4,
     "upload_mb": 1000,
+    "similarity_variants": 3,
+    "similarity_seconds": 15.0,
 }
 
 
@@ -114,6 +120,11 @@ async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+async def _similarity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    patches = settings_from_env().musicnn_patches
+    return measure_similarity(args.similarity_variants, args.similarity_seconds, patches)
+
+
 async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "progress": await measure_progress_latency(work, args.progress_tracks, 10.0),
@@ -132,6 +143,7 @@ SECTIONS = {
     "memory": Section(_memory, _memory_table),
     "accuracy": Section(_accuracy, accuracy_table),
     "search": Section(_search, search_table),
+    "similarity": Section(_similarity, similarity_table),
     "gateway": Section(_gateway, _gateway_table),
 }
 
@@ -184,6 +196,10 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds of timed queries per kind and size after which a kind stops early",
     )
+    parser.add_argument(
+        "--similarity-variants", type=int, help="renders per style in the similarity corpus"
+    )
+    parser.add_argument("--similarity-seconds", type=float, help="length of each style render")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

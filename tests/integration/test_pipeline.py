@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 
 from handlers.worker import Worker
 from schemas.events import Analysed, Embedded, Failed, Indexed, Progress, Uploaded, decode
+from schemas.payloads import AUDIO_VECTOR_DIM
 from schemas.settings import Settings, settings_from_env
 from stores.blobs import BlobStore, LocalBlobStore
 from stores.catalog import Catalog
@@ -156,9 +157,12 @@ async def test_three_tracks_are_indexed_with_tempo_key_and_progress(
         assert abs(features["tempo_bpm"] - bpm) / bpm <= 0.04, (features["tempo_bpm"], bpm)
         assert (features["key"], features["mode"]) == (key, mode)
         assert doc["tags"]["description"]
+        scores = doc["tags"]["scores"]  # the models' tag probabilities, queryable
+        assert len(scores["msd"]) == len(scores["mtt"]) == 50
+        assert "embedding" not in scores  # it is the index's `audio` vector, not catalog data
         stored = await vectors.get(TENANT, track_id)
         assert stored is not None
-        assert len(stored[0]["audio"]) == 128
+        assert len(stored[0]["audio"]) == AUDIO_VECTOR_DIM
 
         progress = await progress_events(pipeline.nc, track_id)
         steps = [(p.stage, p.state) for p in progress]
@@ -270,12 +274,13 @@ async def test_reembedding_with_a_new_version_replaces_vectors(
     uploads = await _ingest(pipeline, tracks[:2])
     await pipeline.stop_worker()
 
-    await pipeline.start_worker(embedding_version=2)
+    new_version = pipeline.settings.embedding_version + 1
+    await pipeline.start_worker(embedding_version=new_version)
     await rewind(pipeline.nc, Stage.EMBEDDING)
 
     async def reindexed() -> bool:
         indexed = [e for e in await audio_events(pipeline.nc, "indexed") if isinstance(e, Indexed)]
-        return sum(e.embedding_version == 2 for e in indexed) == len(uploads)
+        return sum(e.embedding_version == new_version for e in indexed) == len(uploads)
 
     await wait_until(reindexed, timeout_s=60, what="re-embedded tracks to be indexed")
     catalog, vectors = pipeline.catalog, _vectors(pipeline)
@@ -283,12 +288,13 @@ async def test_reembedding_with_a_new_version_replaces_vectors(
     for uploaded in uploads:
         stored = await vectors.get(TENANT, uploaded.track.track_id)
         assert stored is not None
-        assert stored[1]["embedding_version"] == 2
+        assert stored[1]["embedding_version"] == new_version
         doc = await catalog.get_track(TENANT, uploaded.track.track_id)
         assert doc is not None
-        assert doc["embedding_version"] == 2
+        assert doc["embedding_version"] == new_version
     embedded = [e for e in await audio_events(pipeline.nc, "embedded") if isinstance(e, Embedded)]
-    assert sorted(e.embedding_version for e in embedded) == [1, 1, 2, 2]
+    old = new_version - 1
+    assert sorted(e.embedding_version for e in embedded) == [old, old, new_version, new_version]
     assert (
         len([e for e in await audio_events(pipeline.nc, "analysed") if isinstance(e, Analysed)])
         == 2
