@@ -10,7 +10,6 @@ from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
 from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
-from handlers.understanding.core import listen
 from schemas.payloads import Features, TagScores
 
 
@@ -22,6 +21,9 @@ def analyse_file(path: str) -> Features:
 def listen_file(path: str, *, max_patches: int) -> TagScores:
     """The musicnn tag probabilities and embeddings of an analysis file (models warm per
     process)."""
+    # imported here: processes that only decode or measure never load torch
+    from handlers.understanding.core import listen  # noqa: PLC0415
+
     samples, rate = read_analysis(path)
     return listen(samples, rate, max_patches=max_patches)
 
