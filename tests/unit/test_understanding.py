@@ -13,7 +13,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from handlers.embedding.audio import audio_vector
 from handlers.understanding.bundle import DATA_SHARD, TABLE_MAGIC, BundleError, read_bundle
 from handlers.understanding.core import listen
 from handlers.understanding.melspec import (
@@ -229,30 +228,3 @@ def test_solo_piano_and_a_drum_loop_get_clearly_different_top_tags(
     assert beat > 3 * max(piano.mtt["drums"], piano.mtt["beat"])
     assert len(piano.embedding) == len(drums.embedding) == 400
     assert piano.patches == drums.patches == 4
-
-
-@pytest.fixture(scope="module")
-def style_library() -> tuple[list[str], npt.NDArray[np.float64]]:
-    """Three variants (tempo, key, melody) of each generated style, 8 s each, 2 patches."""
-    names, vectors = [], []
-    for style in STYLES:
-        for seed in range(3):
-            audio = render_style(style, seed=seed, seconds=8.0, sample_rate=RATE)
-            names.append(style.name)
-            vectors.append(audio_vector(listen(audio, RATE, max_patches=2)))
-    return names, np.asarray(vectors)
-
-
-def test_a_library_of_styles_ranks_same_style_tracks_first(
-    style_library: tuple[list[str], npt.NDArray[np.float64]],
-) -> None:
-    names, vectors = style_library
-    assert len(names) >= 20
-    similarity = vectors @ vectors.T
-    np.fill_diagonal(similarity, -np.inf)
-    labels = np.asarray(names)
-    ranked = np.argsort(-similarity, axis=1)
-    first = labels[ranked[:, 0]] == labels
-    top_two = (labels[ranked[:, :2]] == labels[:, None]).mean()
-    assert first.mean() >= 0.9  # chance: 2 of 35 others
-    assert top_two >= 0.8
