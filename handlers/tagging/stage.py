@@ -17,6 +17,7 @@ from handlers.pool import WorkerPool
 from handlers.tagging.heuristic import heuristic_tags
 from handlers.tagging.learned import learned_labels
 from handlers.tagging.llm import LLMTagger, TaggingUnavailable
+from handlers.understanding.weights import check_weights
 from schemas.events import Analysed, Tagged
 from schemas.payloads import Tags, TagScores
 from schemas.settings import Settings
@@ -34,6 +35,7 @@ class TaggingStage:
     def __init__(
         self, settings: Settings, blobs: BlobStore, pool: WorkerPool, llm: LLMTagger | None
     ) -> None:
+        check_weights()  # WeightsUnavailableError now, with the fix, rather than on every track
         self.settings = settings
         self.blobs = blobs
         self.pool = pool

@@ -76,6 +76,13 @@ def verified_dir(model: str, root: Path | None = None) -> Path:
     return directory
 
 
+def check_weights(root: Path | None = None) -> None:
+    """Verify every model's files now (a worker calls this at start: a missing or altered wheel
+    is reported once, clearly, before any track is tagged)."""
+    for model in MODELS:
+        verified_dir(model, root)
+
+
 def load_weights(model: str, root: Path | None = None) -> dict[str, npt.NDArray[np.float32]]:
     """The trained variables of `model` (optimizer slots and counters dropped), verified."""
     tensors = read_bundle(verified_dir(model, root))
