@@ -3,8 +3,8 @@ similarity-quality benchmark.
 
 Each style is an arrangement (instruments, tempo range, note density, register) played from a
 seeded random walk through a key, and rendered with tinysoundfont and the TimGM6mb SoundFont
-shipped inside pretty-midi. Variants of one style differ in tempo, key, melody and velocities;
-different styles differ in what a listener would call the style. The audio is real sampled
+shipped inside pretty-midi. Variants of one style differ in tempo, key, melody, velocities and
+level (peak −22 to −1 dBFS); different styles differ in what a listener would call the style. The audio is real sampled
 instruments, not the models' training data, so agreement of nearest neighbours with the style
 label is a fair, if small, similarity check.
 """
@@ -172,7 +172,7 @@ def _drum_notes(kind: str, beat: float, bars: int, rng: random.Random) -> list[N
 
 
 def render_style(style: Style, seed: int, seconds: float, sample_rate: int = 22050) -> Audio:
-    """Mono float32 audio of `style`, variant `seed` (tempo, key, melody, velocities)."""
+    """Mono float32 audio of `style`, variant `seed` (tempo, key, melody, velocities, level)."""
     import tinysoundfont  # noqa: PLC0415 - test/bench-only dependency
 
     rng = random.Random(f"{style.name}:{seed}")
@@ -216,5 +216,6 @@ def render_style(style: Style, seed: int, seconds: float, sample_rate: int = 220
     render_until(total)
     mono = out.mean(axis=1)
     peak = float(np.max(np.abs(mono))) or 1.0
-    audio: Audio = (mono * (0.7 / peak)).astype(np.float32)
+    level = rng.uniform(0.08, 0.9)  # peak -22 to -1 dBFS: libraries are mastered at many levels
+    audio: Audio = (mono * (level / peak)).astype(np.float32)
     return audio
