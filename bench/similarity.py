@@ -1,7 +1,7 @@
 """Similarity quality and model cost: does "more like this" find tracks of the same style?
 
 A labelled corpus of General-MIDI renders (`tests.styles`: 12 styles — instrumentation, tempo
-range, density — several variants each, differing in tempo, key, melody and velocities) is
+range, density — several variants each, differing in tempo, key, melody, velocities and level) is
 analysed by the pipeline's own cores: the features core (for the embedding-version-1 feature
 vector, `bench.baseline`) and the musicnn core (for the learned `audio` vector). For each track
 its k nearest neighbours by cosine are found among all the others, with either vector; the score
