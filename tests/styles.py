@@ -4,9 +4,9 @@ similarity-quality benchmark.
 Each style is an arrangement (instruments, tempo range, note density, register) played from a
 seeded random walk through a key, and rendered with tinysoundfont and the TimGM6mb SoundFont
 shipped inside pretty-midi. Variants of one style differ in tempo, key, melody, velocities and
-level (peak −22 to −1 dBFS); different styles differ in what a listener would call the style. The audio is real sampled
-instruments, not the models' training data, so agreement of nearest neighbours with the style
-label is a fair, if small, similarity check.
+level (peak −22 to −1 dBFS); different styles differ in what a listener would call the style.
+The audio is real sampled instruments, not the models' training data, so agreement of nearest
+neighbours with the style label is a fair, if small, similarity check.
 """
 
 from __future__ import annotations
