@@ -24,6 +24,8 @@ setup:
     {{py}} -m pip install --quiet -e ".[clip,dev]"
     # open-clip-torch, timm and torchvision declare torch requirements that would pull CUDA wheels.
     {{py}} -m pip install --quiet --no-deps "open-clip-torch>=3.3" "timm>=1.0" "torchvision==0.28.0"
+    # musicnn ships the pretrained tag models (ISC); its declared deps (TF1, old librosa) are not used.
+    {{py}} -m pip install --quiet --no-deps "musicnn==0.1.0"
     echo "$want" > "$stamp"
 
 # Run the whole system on its embedded default (NATS, Mongo-protocol server, Qdrant local, blob folder).

@@ -4,6 +4,7 @@ upload to indexed. Steady state: one warm-up track first (pool start-up, imports
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -98,6 +99,7 @@ async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, A
         wall, stage_s = await _run_batch(stack, paths[1:])
         await probe.stop()
     audio_s = tracks * seconds
+    cores = os.cpu_count() or 1
     return {
         "tracks": tracks,
         "track_seconds": seconds,
@@ -109,6 +111,10 @@ async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, A
         "peak_rss_mb": {k: round(v / 2**20) for k, v in sorted(probe.peak_rss.items())},
         "pool_worker_peak_rss_mb": probe.peak_mb("pool"),
         "cpu_utilisation": round(probe.cpu_utilisation, 2),
+        # CPU seconds our processes spent: on a shared machine, what the wall time would be
+        # with every core ours is about cpu_s / cores
+        "cpu_s_per_audio_min": round(probe.cpu_s / (audio_s / 60), 3),
+        "x_realtime_cpu": round(audio_s / (probe.cpu_s / cores), 1) if probe.cpu_s else 0.0,
     }
 
 

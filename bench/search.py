@@ -11,7 +11,8 @@ tracks) rather than rebuilding it. Four kinds of query, each timed end to end in
 - fused: similar-track and text, each ranked `candidates(k)` deep as the gateway does, merged
   by the gateway's weighted reciprocal-rank fusion (`gateway.search.fusion.fuse`).
 
-The library is synthetic but shaped like the real one: features drawn around typical values go
+The library is synthetic but shaped like the real one: features drawn around typical values and
+model scores (tag probabilities, a penultimate embedding around the models' training mean) go
 through the real heuristic tagger, the real payload builder (`vector_payload`) and the real
 acoustic vector (`audio_vector`); semantic vectors cluster by mood and genre, as CLIP text
 embeddings of tag captions do. Every track belongs to one tenant, so every query ranks them all.
@@ -41,6 +42,8 @@ from gateway.search.fusion import fuse
 from handlers.embedding.audio import audio_vector
 from handlers.indexing.core import vector_payload
 from handlers.tagging.heuristic import heuristic_tags
+from handlers.understanding.labels import MSD_LABELS, MTT_LABELS
+from handlers.understanding.weights import MODEL_NAME, penultimate_stats
 from schemas.events import Embedded
 from schemas.payloads import (
     KEY_NAMES,
@@ -48,6 +51,7 @@ from schemas.payloads import (
     SEMANTIC_VECTOR_DIM,
     DecodedAudio,
     Features,
+    TagScores,
     TrackRef,
     Vectors,
 )
@@ -79,6 +83,18 @@ class _Library:
         self.rng = np.random.default_rng(seed)
         self.track_ids: list[str] = []
         self.styles: dict[tuple[str, str], npt.NDArray[np.float64]] = {}
+        self.penultimate = penultimate_stats()
+
+    def _scores(self) -> TagScores:
+        rng = self.rng
+        mean, spread = self.penultimate
+        embedding = mean + spread * rng.standard_normal(mean.size)
+        return TagScores(
+            model=MODEL_NAME,
+            msd={tag: float(p) for tag, p in zip(MSD_LABELS, rng.beta(0.4, 3.0, 50), strict=True)},
+            mtt={tag: float(p) for tag, p in zip(MTT_LABELS, rng.beta(0.4, 3.0, 50), strict=True)},
+            embedding=[float(v) for v in embedding],
+        )
 
     def _features(self) -> Features:
         rng = self.rng
@@ -115,7 +131,8 @@ class _Library:
         track_id = self.rng.bytes(16).hex()
         filename = f"track-{len(self.track_ids):05d}.flac"
         features = self._features()
-        tags = heuristic_tags(features, filename=filename)
+        scores = self._scores()
+        tags = heuristic_tags(features, scores, filename=filename)
         event = Embedded(
             track=TrackRef(track_id=track_id, tenant=TENANT, blob_key=f"{TENANT}/{track_id}"),
             audio=DecodedAudio(
@@ -129,11 +146,11 @@ class _Library:
             features=features,
             tags=tags,
             vectors=Vectors(audio=[]),  # vectors are passed to the index separately
-            embedding_version=1,
+            embedding_version=2,
         )
         self.track_ids.append(track_id)
-        semantic = self.style_vector((tags.mood[0], tags.genre[0] if tags.genre else ""))
-        return track_id, audio_vector(features), semantic, vector_payload(event)
+        semantic = self.style_vector(((tags.mood[:1] or [""])[0], (tags.genre[:1] or [""])[0]))
+        return track_id, audio_vector(scores), semantic, vector_payload(event)
 
     def text_query(self) -> list[float]:
         """What a sentence naming one of the library's styles embeds to."""

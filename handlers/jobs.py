@@ -10,13 +10,23 @@ from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
 from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
-from schemas.payloads import Features, Loudness
+from schemas.payloads import Features, Loudness, TagScores
 
 
 def analyse_file(path: str, programme: Loudness | None = None) -> Features:
     """Features of a stored analysis file; `programme` is the loudness decode measured."""
     samples, rate = read_analysis(path)
     return analyse(samples, rate, programme)
+
+
+def listen_file(path: str, *, max_patches: int) -> TagScores:
+    """The musicnn tag probabilities and embeddings of an analysis file (models warm per
+    process)."""
+    # imported here: processes that only decode or measure never load torch
+    from handlers.understanding.core import listen  # noqa: PLC0415
+
+    samples, rate = read_analysis(path)
+    return listen(samples, rate, max_patches=max_patches)
 
 
 def decode_and_analyse(
@@ -37,13 +47,20 @@ def decode_and_analyse(
 
 
 def example_audio_vector(
-    path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
+    path: str, *, target_rate: int, max_duration_s: float, timeout_s: float, max_patches: int
 ) -> list[float]:
-    """An audio search example's vector, exactly as the pipeline computes a track's."""
-    _, features = decode_and_analyse(
-        path, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
-    )
-    return audio_vector(features)
+    """An audio search example's vector, exactly as the pipeline computes a track's: decode to
+    the analysis audio, let the models listen, standardise their embedding."""
+    with tempfile.TemporaryDirectory(prefix="tonestream-example-") as tmp:
+        analysis = str(Path(tmp) / "analysis.flac")
+        decode_to_analysis(
+            path,
+            analysis,
+            target_rate=target_rate,
+            max_duration_s=max_duration_s,
+            timeout_s=timeout_s,
+        )
+        return audio_vector(listen_file(analysis, max_patches=max_patches))
 
 
 @functools.cache

@@ -61,7 +61,7 @@ class Worker:
         self.runners: dict[Stage, StageRunner] = {}
         self.catalog: Catalog | None = None
         self.vectors: VectorIndex | None = None
-        self.dsp_pool: WorkerPool | None = None  # decoding and DSP, for decode and features
+        self.dsp_pool: WorkerPool | None = None  # decoding, DSP and the tag models
         self.model_pool: WorkerPool | None = None  # CLIP, one process, for embedding
         self._repair: Repairer | None = None
         self._repair_task: asyncio.Task[None] | None = None
@@ -89,7 +89,7 @@ class Worker:
     async def _build_cores(self, blobs: BlobStore) -> list[StageCore[Any]]:
         """The stage cores; the DSP and model pools stay reachable for the query answers."""
         settings = self.settings
-        if {Stage.DECODE, Stage.FEATURES} & set(self.stages):
+        if {Stage.DECODE, Stage.FEATURES, Stage.TAGGING} & set(self.stages):
             self.dsp_pool = await self._pool(settings.worker_count)
         if Stage.EMBEDDING in self.stages and settings.clip_enabled:
             self.model_pool = await self._pool(1, settings.model_timeout_s)  # no CLIP call hangs
@@ -102,7 +102,8 @@ class Worker:
                 assert self.dsp_pool
                 cores.append(FeaturesStage(settings, blobs, self.dsp_pool))
             elif stage is Stage.TAGGING:
-                cores.append(TaggingStage(await self._llm_tagger()))
+                assert self.dsp_pool
+                cores.append(TaggingStage(settings, blobs, self.dsp_pool, await self._llm_tagger()))
             elif stage is Stage.EMBEDDING:
                 cores.append(EmbeddingStage(settings, self.model_pool))
             else:

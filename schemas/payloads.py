@@ -10,7 +10,7 @@ import msgspec
 
 KEY_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 MODES: tuple[str, ...] = ("major", "minor")
-AUDIO_VECTOR_DIM = 128
+AUDIO_VECTOR_DIM = 400  # the two musicnn penultimate layers, standardised
 SEMANTIC_VECTOR_DIM = 512
 
 
@@ -101,8 +101,27 @@ class Features(msgspec.Struct, kw_only=True, frozen=True):
     replaygain_db: float = 0.0
 
 
+class TagScores(msgspec.Struct, kw_only=True, frozen=True):
+    """What the pretrained musicnn models hear in a track (handlers.understanding).
+
+    `msd` and `mtt` map each of the models' 50 tags to its probability (0–1, mean over the
+    sampled patches); `embedding` is their penultimate layers, MSD then MTT (raw, as the models
+    output them; the embedding stage standardises them into the `audio` vector).
+    """
+
+    model: str
+    msd: dict[str, float]
+    mtt: dict[str, float]
+    embedding: list[float]
+    patches: int = 0
+
+
 class Tags(msgspec.Struct, kw_only=True, frozen=True):
-    """Human-facing labels and a one-line description; `source` names the tagger that made them."""
+    """Human-facing labels and a one-line description; `source` names the tagger that made them.
+
+    Genre, mood, instruments and vocals come from the models' `scores` (when present); energy,
+    brightness and tempo class from the measured features.
+    """
 
     mood: list[str]
     genre: list[str]
@@ -111,6 +130,9 @@ class Tags(msgspec.Struct, kw_only=True, frozen=True):
     tempo_class: str
     description: str
     source: str = "heuristic"
+    instruments: list[str] = []
+    vocals: list[str] = []
+    scores: TagScores | None = None
 
 
 class Vectors(msgspec.Struct, kw_only=True, frozen=True):

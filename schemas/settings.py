@@ -66,8 +66,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     llm_providers: tuple[LLMProvider, ...] = ()
     llm_timeout_s: float = 30.0
     llm_requests_per_minute: float = 60.0
+    musicnn_patches: int = 4  # 3-s patches per track the tag models hear (evenly spaced)
     # embedding
-    embedding_version: int = 2
+    embedding_version: int = 2  # 2: the `audio` vector is the musicnn embedding
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = "laion2b_s34b_b79k"  # a hub tag, a local checkpoint path, or "none"
     clip_enabled: bool = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.payloads import Features
+from schemas.payloads import AUDIO_VECTOR_DIM, Features, TagScores
 
 
 def make_features(**overrides: Any) -> Features:
@@ -32,3 +32,20 @@ def make_features(**overrides: Any) -> Features:
         "chroma_std": [0.1] * 12,
     }
     return Features(**(base | overrides))
+
+
+def make_scores(
+    msd: dict[str, float] | None = None,
+    mtt: dict[str, float] | None = None,
+    embedding: list[float] | None = None,
+) -> TagScores:
+    """Model scores: every tag at 0.01 except those given; a neutral embedding unless given."""
+    from handlers.understanding.labels import MSD_LABELS, MTT_LABELS  # noqa: PLC0415
+    from handlers.understanding.weights import MODEL_NAME  # noqa: PLC0415
+
+    return TagScores(
+        model=MODEL_NAME,
+        msd=dict.fromkeys(MSD_LABELS, 0.01) | (msd or {}),
+        mtt=dict.fromkeys(MTT_LABELS, 0.01) | (mtt or {}),
+        embedding=embedding if embedding is not None else [0.5] * AUDIO_VECTOR_DIM,
+    )

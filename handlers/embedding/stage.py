@@ -1,10 +1,12 @@
-"""Embedding stage: tagged → embedded. The acoustic vector always; the CLIP text vector when
-weights load (in a one-process model pool, so DSP workers stay small); otherwise the event says
-semantic search is unavailable and search falls back to keywords."""
+"""Embedding stage: tagged → embedded. The acoustic vector always (the standardised musicnn
+embedding the tagging stage carried in the event); the CLIP text vector when weights load (in a
+one-process model pool, so DSP workers stay small); otherwise the event says semantic search is
+unavailable and search falls back to keywords."""
 
 from __future__ import annotations
 
-from handlers.embedding.audio import audio_vector, semantic_text
+from handlers.embedding.audio import NoModelScoresError, audio_vector, semantic_text
+from handlers.errors import PermanentError
 from handlers.jobs import embed_text
 from handlers.pool import WorkerPool
 from schemas.events import Embedded, Tagged
@@ -42,9 +44,13 @@ class EmbeddingStage:
         return result
 
     async def handle(self, event: Tagged) -> Embedded:
+        try:
+            audio = audio_vector(event.tags.scores)
+        except NoModelScoresError as exc:
+            raise PermanentError(str(exc)) from None
         semantic = await self._semantic(semantic_text(event.tags, event.features))
         vectors = Vectors(
-            audio=audio_vector(event.features),
+            audio=audio,
             semantic=semantic[0] if semantic else None,
             semantic_model=semantic[1] if semantic else None,
         )

@@ -23,6 +23,8 @@ def vector_payload(event: Embedded) -> dict[str, Any]:
         "loudness_lufs": features.loudness_lufs,
         "mood": tags.mood,
         "genre": tags.genre,
+        "instruments": tags.instruments,
+        "vocals": tags.vocals,
         "energy": tags.energy,
         "description": tags.description,
         "embedding_version": event.embedding_version,
@@ -30,12 +32,19 @@ def vector_payload(event: Embedded) -> dict[str, Any]:
 
 
 def catalog_fields(event: Embedded) -> dict[str, Any]:
-    """The catalog document's content fields (status is projected from progress separately)."""
+    """The catalog document's content fields (status is projected from progress separately).
+
+    The models' tag probabilities are kept (`tags.scores.msd.<tag>`, `tags.scores.mtt.<tag>`, so
+    they can be queried); their embedding is not — it lives in the index as the `audio` vector.
+    """
     fields: dict[str, Any] = msgspec.to_builtins(event.track)
+    tags: dict[str, Any] = msgspec.to_builtins(event.tags)
+    if tags.get("scores"):
+        tags["scores"].pop("embedding", None)
     fields.update(
         audio=msgspec.to_builtins(event.audio),
         features=msgspec.to_builtins(event.features),
-        tags=msgspec.to_builtins(event.tags),
+        tags=tags,
         semantic_model=event.vectors.semantic_model,
         embedding_version=event.embedding_version,
         indexed_at=event.at,

@@ -4,8 +4,9 @@
   is loaded once per worker and shared with the stage. CLIP is loaded when the worker starts, so
   whether it has weights is known before the stage or a query first needs it: without weights
   (or with CLIP disabled) every query is answered at once with `unavailable` and the reason.
-- Audio (a clip → the 128-d `audio` vector): in the DSP pool, by the very functions the decode,
-  features and embedding stages apply to a track, so an example and a track are comparable.
+- Audio (a clip → the learned `audio` vector): in the DSP pool, by the very functions the decode,
+  tagging and embedding stages apply to a track (decode, the musicnn models, standardisation),
+  so an example and a track are comparable.
   An example is at most EXAMPLE_MAX_S long; a longer one is refused (search "similar to" an
   uploaded track instead) rather than silently cut, since its vector would describe only a part.
 
@@ -127,6 +128,7 @@ class AudioAnswers:
             target_rate=settings.analysis_sample_rate,
             max_duration_s=min(settings.max_duration_s, EXAMPLE_MAX_S),
             timeout_s=settings.decode_timeout_s,
+            max_patches=settings.musicnn_patches,
         )
         try:
             async with self.blobs.local_copy(query.blob_key) as path:

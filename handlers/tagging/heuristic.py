@@ -1,8 +1,10 @@
-"""Offline tagger: deterministic labels from measured features, no network and no model weights.
+"""Offline tagger: the trained models' labels plus what only the measured features can say.
 
-It is the default tagger and the fallback when no LLM provider answers, so the same features must
-always give the same Tags. The rules are coarse on purpose — they are guesses a listener would
-agree with for typical material, not a classifier — and each one reads as a plain sentence below.
+Genre, mood, instruments and vocals come from the musicnn tag probabilities (`learned`); this
+module adds the classes the models do not give — energy, brightness and tempo class, from
+loudness, spectrum and the measured beat — genre words a person put in the file name, and a
+one-line description. The same inputs always give the same Tags: it is the default tagger and
+the fallback when no LLM provider answers.
 
 Assumed feature scales: `energy` is the mean frame RMS of full-scale audio (0–1), `onset_rate` is
 onsets per second, spectral values are in Hz, loudness follows EBU R128 (LUFS, LU).
@@ -14,15 +16,14 @@ import math
 import re
 from pathlib import PurePosixPath
 
+from handlers.tagging.learned import LearnedLabels, learned_labels
 from handlers.tagging.vocabulary import TEMPO_BOUNDS, Brightness, Energy, TempoClass
-from schemas.payloads import KEY_NAMES, Features, Tags
+from schemas.payloads import KEY_NAMES, Features, Tags, TagScores
 
 SOURCE = "heuristic"
 
-# Below this key confidence the mode (major/minor) is not trusted for moods or the description.
+# Below this key confidence the key is left out of the description.
 MODE_CONFIDENCE_MIN = 0.2
-# Tempo confidence from which the beat counts as steady (dance and beat-driven genres).
-STEADY_BEAT_MIN = 0.5
 
 # Genre words a person may have put in the file name, mapped to the genre they mean.
 _FILENAME_GENRES: dict[str, str] = {
@@ -51,20 +52,26 @@ _FILENAME_GENRES: dict[str, str] = {
 }
 
 
-def heuristic_tags(features: Features, *, filename: str = "") -> Tags:
-    """Label a track from its features; `filename` only adds genre words it names."""
+def heuristic_tags(features: Features, scores: TagScores | None, *, filename: str = "") -> Tags:
+    """Label a track from the models' scores and its features; `filename` only adds genre words
+    it names. Without scores (the models did not run) there are no genre, mood or instrument
+    labels beyond the file name's."""
+    learned = learned_labels(scores) if scores else LearnedLabels([], [], [], [])
     energy = energy_class(features)
     brightness = brightness_class(features)
     tempo = tempo_class(features)
-    moods = _moods(features, energy, brightness, tempo)
+    genres = _dedupe([*_filename_genres(filename), *learned.genre])
     return Tags(
-        mood=moods,
-        genre=_dedupe([*_filename_genres(filename), *_genres(features, energy, tempo)]),
+        mood=learned.mood,
+        genre=genres,
         energy=energy,
         brightness=brightness,
         tempo_class=tempo,
-        description=_describe(features, moods[0], brightness, tempo),
+        description=_describe(features, genres, learned, tempo),
         source=SOURCE,
+        instruments=learned.instruments,
+        vocals=learned.vocals,
+        scores=scores,
     )
 
 
@@ -106,67 +113,28 @@ def tempo_class(features: Features) -> TempoClass:
     return "very fast"
 
 
-def _moods(
-    features: Features, energy: Energy, brightness: Brightness, tempo: TempoClass
-) -> list[str]:
-    mode = features.mode if features.key_confidence >= MODE_CONFIDENCE_MIN else ""
-    fast = tempo in ("fast", "very fast")
-    sparse = features.onset_rate < 2.0
-    rules: list[tuple[bool, tuple[str, ...]]] = [
-        (energy == "high", ("energetic",)),
-        (energy == "low" and sparse, ("calm",)),
-        (
-            mode == "major" and fast and brightness != "dark" and energy != "low",
-            ("happy", "uplifting"),
-        ),
-        (mode == "major" and tempo == "moderate" and brightness == "bright", ("cheerful",)),
-        (mode == "major" and tempo == "slow" and energy != "high", ("peaceful",)),
-        (mode == "minor" and tempo == "slow", ("melancholic",)),
-        (
-            mode == "minor" and tempo == "slow" and (energy == "low" or brightness == "dark"),
-            ("sad",),
-        ),
-        (mode == "minor" and brightness == "dark", ("dark",)),
-        (mode == "minor" and fast and energy == "high", ("tense",)),
-        (mode == "minor" and tempo == "moderate" and energy != "high", ("reflective",)),
-        (energy == "low" and sparse and brightness != "dark", ("dreamy",)),
-    ]
-    moods = _dedupe([mood for applies, names in rules if applies for mood in names])
-    return moods or ["neutral"]
-
-
-def _genres(features: Features, energy: Energy, tempo: TempoClass) -> list[str]:
-    bpm = features.tempo_bpm
-    steady = tempo != "unknown" and features.tempo_confidence >= STEADY_BEAT_MIN
-    strong_beat = steady and energy != "low" and features.onset_rate >= 2.0
-    rules: list[tuple[bool, tuple[str, ...]]] = [
-        (features.onset_rate < 1.0 and energy == "low", ("ambient",)),
-        (steady and 120.0 <= bpm <= 135.0 and energy == "high", ("electronic", "dance")),
-        (strong_beat and 80.0 <= bpm <= 100.0, ("hip hop",)),
-        (strong_beat and 160.0 <= bpm <= 180.0, ("drum and bass",)),
-        (steady and not strong_beat and 60.0 <= bpm < 100.0 and energy != "high", ("downtempo",)),
-        (
-            features.loudness_range_lu >= 12.0
-            and features.spectral_flatness < 0.05
-            and energy != "high",
-            ("classical",),
-        ),
-    ]
-    return [genre for applies, names in rules if applies for genre in names]
-
-
 def _filename_genres(filename: str) -> list[str]:
     stem = PurePosixPath(filename.replace("\\", "/")).stem.lower()
     words = f" {' '.join(re.findall(r'[a-z0-9]+', stem))} "
     return [genre for phrase, genre in _FILENAME_GENRES.items() if f" {phrase} " in words]
 
 
-def _describe(features: Features, lead: str, brightness: Brightness, tempo: TempoClass) -> str:
-    """E.g. "Energetic, bright track in A minor at 128 BPM, loud (-8 LUFS)"."""
-    adjectives = [lead] if lead == brightness else [lead, brightness]
-    text = ", ".join(adjectives).capitalize() + " track"
+def _describe(
+    features: Features, genres: list[str], learned: LearnedLabels, tempo: TempoClass
+) -> str:
+    """E.g. "Electronic track with synth and drums, instrumental, energetic, in A minor at
+    128 BPM, loud (-8 LUFS)"."""
+    text = f"{genres[0].capitalize()} track" if genres else "Track"
+    if learned.instruments:
+        text += " with " + " and ".join(learned.instruments[:2])
+    if learned.vocals:
+        text += ", " + learned.vocals[0]
+    if learned.mood:
+        text += ", " + " and ".join(learned.mood[:2])
     if features.key in KEY_NAMES and features.key_confidence >= MODE_CONFIDENCE_MIN:
-        text += f" in {features.key} {features.mode}"
+        text += (
+            "," if learned.vocals or learned.mood else ""
+        ) + f" in {features.key} {features.mode}"
     if tempo != "unknown":
         text += f" at {round(features.tempo_bpm)} BPM"
     lufs = features.loudness_lufs

@@ -27,7 +27,7 @@ from handlers.tagging.prompt import (
     parse_reply,
 )
 from handlers.tagging.ratelimit import TokenBucket
-from schemas.payloads import Features, Tags
+from schemas.payloads import Features, Tags, TagScores
 from schemas.settings import LLMProvider
 
 __all__ = [
@@ -101,15 +101,18 @@ class LLMTagger:
         if self._owns_client:
             await self._client.aclose()
 
-    async def tag(self, features: Features, *, filename: str = "") -> Tags:
-        """Cached tags for these features, else the first provider's valid answer."""
-        key = feature_digest(features)
+    async def tag(
+        self, features: Features, *, filename: str = "", scores: TagScores | None = None
+    ) -> Tags:
+        """Cached tags for these features and model tags, else the first provider's valid answer
+        (the models' `scores` are shown to the LLM; the caller attaches them to the Tags)."""
+        key = feature_digest(features, scores)
         cached = await self._cached(key)
         if cached is not None:
             return cached
         if not self._providers:
             raise TaggingUnavailable("no LLM providers configured")
-        messages = build_messages(features, filename)
+        messages = build_messages(features, filename, scores)
         failures: list[str] = []
         for provider, bucket in zip(self._providers, self._buckets, strict=True):
             try:

@@ -22,9 +22,10 @@ from handlers.tagging.vocabulary import (
     Energy,
     TempoClass,
 )
-from schemas.payloads import Features, Tags
+from schemas.payloads import Features, Tags, TagScores
 
-PROMPT_VERSION = "tags-v1"
+PROMPT_VERSION = "tags-v2"
+MODEL_TAGS_IN_PROMPT = 12  # the strongest model tags shown to the LLM, per model
 MAX_DESCRIPTION_CHARS = 300
 MAX_MOODS = 8
 MAX_GENRES = 6
@@ -66,7 +67,9 @@ _TEMPO_RULE = ", ".join(f"{name} below {bound:g} BPM" for bound, name in TEMPO_B
 
 SYSTEM_PROMPT = f"""You tag music for a search index. You receive the measured audio features of \
 one track as JSON (seconds, BPM, EBU R128 LUFS/LU/dBTP, Hz; energy is mean RMS of full-scale \
-audio 0-1; onset_rate is onsets per second; chroma bins run C, C#, D ... B) and its file name.
+audio 0-1; onset_rate is onsets per second; chroma bins run C, C#, D ... B), its file name, and \
+the strongest tags of two trained audio taggers with their probabilities (msd: Last.fm tags of \
+the Million Song Dataset; mtt: MagnaTagATune tags) — the best evidence for genre and mood.
 Answer with exactly one JSON object and nothing else:
 {{"mood": [1-{MAX_MOODS} lowercase mood words], \
 "genre": [0-{MAX_GENRES} lowercase genre names, most likely first], \
@@ -78,16 +81,34 @@ tempo_class: {_TEMPO_RULE}, very fast otherwise; unknown when tempo_confidence i
 Base every label on the features; treat the file name as a hint only."""
 
 
-def feature_digest(features: Features) -> str:
-    """Cache key: sha256 (hex) of the prompt version and the msgspec-JSON of the features."""
+def feature_digest(features: Features, scores: TagScores | None = None) -> str:
+    """Cache key: sha256 (hex) of the prompt version, the features and the model tags shown."""
     payload = PROMPT_VERSION.encode() + b"\n" + msgspec.json.encode(features)
+    payload += b"\n" + msgspec.json.encode(model_tags(scores))
     return hashlib.sha256(payload).hexdigest()
 
 
-def build_messages(features: Features, filename: str) -> list[dict[str, str]]:
-    """System prompt plus one user message with the file name and compact, rounded features."""
+def model_tags(scores: TagScores | None) -> dict[str, dict[str, float]]:
+    """The strongest MODEL_TAGS_IN_PROMPT tags of each model, probability rounded to 2 places."""
+    if scores is None:
+        return {}
+    return {
+        name: {
+            tag: round(p, 2)
+            for tag, p in sorted(probs.items(), key=lambda item: -item[1])[:MODEL_TAGS_IN_PROMPT]
+        }
+        for name, probs in (("msd", scores.msd), ("mtt", scores.mtt))
+    }
+
+
+def build_messages(
+    features: Features, filename: str, scores: TagScores | None = None
+) -> list[dict[str, str]]:
+    """System prompt plus one user message: file name, compact rounded features, model tags."""
     compact = msgspec.json.encode(_rounded(msgspec.to_builtins(features))).decode()
     user = f"File name: {filename or '(none)'}\nFeatures: {compact}"
+    if scores is not None:
+        user += f"\nModel tags: {msgspec.json.encode(model_tags(scores)).decode()}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 

@@ -18,10 +18,18 @@ from typing import Any
 import pytest
 
 from handlers.tagging.llm import LLMTagger, MemoryTagCache, TagCache, TaggingUnavailable
-from handlers.tagging.prompt import SYSTEM_PROMPT, ReplyError, feature_digest, parse_reply
+from handlers.tagging.prompt import (
+    MODEL_TAGS_IN_PROMPT,
+    SYSTEM_PROMPT,
+    ReplyError,
+    build_messages,
+    feature_digest,
+    parse_reply,
+)
 from handlers.tagging.ratelimit import TokenBucket
 from schemas.settings import LLMProvider
 from tests.factories import make_features as features
+from tests.factories import make_scores
 
 TIMEOUT_S = 0.3
 GOOD_TAGS = {
@@ -329,3 +337,16 @@ def test_reply_tolerates_fences_case_and_extra_keys() -> None:
     assert reply.tempo_class == "very fast"
     assert reply.energy == "high"
     assert reply.mood == ["energetic", "tense"]
+
+
+def test_the_prompt_shows_the_strongest_model_tags_and_they_key_the_cache() -> None:
+    scores = make_scores(msd={"jazz": 0.61, "instrumental": 0.4}, mtt={"piano": 0.83})
+    user = build_messages(features(), "take five.flac", scores)[1]["content"]
+    shown = json.loads(user.split("Model tags: ", 1)[1])
+    assert list(shown["msd"])[:2] == ["jazz", "instrumental"]
+    assert shown["mtt"]["piano"] == 0.83
+    assert len(shown["msd"]) == len(shown["mtt"]) == MODEL_TAGS_IN_PROMPT
+    assert "Model tags" not in build_messages(features(), "x.flac")[1]["content"]
+    other = make_scores(msd={"rock": 0.7})
+    assert feature_digest(features(), scores) != feature_digest(features(), other)
+    assert feature_digest(features(), scores) != feature_digest(features())

@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 
 from handlers.worker import Worker
 from schemas.events import Analysed, Embedded, Failed, Indexed, Progress, Uploaded, decode
+from schemas.payloads import AUDIO_VECTOR_DIM
 from schemas.settings import Settings, settings_from_env
 from stores.blobs import BlobStore, LocalBlobStore
 from stores.catalog import Catalog
@@ -158,9 +159,12 @@ async def test_three_tracks_are_indexed_with_tempo_key_and_progress(
         assert abs(features["tempo_bpm"] - bpm) / bpm <= 0.04, (features["tempo_bpm"], bpm)
         assert (features["key"], features["mode"]) == (key, mode)
         assert doc["tags"]["description"]
+        scores = doc["tags"]["scores"]  # the models' tag probabilities, queryable
+        assert len(scores["msd"]) == len(scores["mtt"]) == 50
+        assert "embedding" not in scores  # it is the index's `audio` vector, not catalog data
         stored = await vectors.get(TENANT, track_id)
         assert stored is not None
-        assert len(stored[0]["audio"]) == 128
+        assert len(stored[0]["audio"]) == AUDIO_VECTOR_DIM
 
         progress = await progress_events(pipeline.nc, track_id)
         steps = [(p.stage, p.state) for p in progress if p.state != "percent"]

@@ -1,15 +1,18 @@
-"""The weight-free acoustic vector and the CLIP caption text, on hand-built feature sets."""
+"""The learned acoustic vector (standardised musicnn embedding) and the CLIP caption text."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import msgspec
 import numpy as np
+import pytest
 
-from handlers.embedding.audio import audio_vector, semantic_text
-from schemas.payloads import AUDIO_VECTOR_DIM, KEY_NAMES, Features, Tags
-from tests.factories import make_features
+from handlers.embedding.audio import NoModelScoresError, audio_vector, semantic_text
+from handlers.understanding.weights import penultimate_stats
+from schemas.payloads import AUDIO_VECTOR_DIM, Features, Tags, TagScores
+from tests.factories import make_features, make_scores
 
 # A C-major chroma profile: tonic, third and fifth strong, the other scale notes medium.
 _C_MAJOR_CHROMA = [0.9, 0.2, 0.5, 0.2, 0.7, 0.5, 0.2, 0.8, 0.2, 0.5, 0.2, 0.5]
@@ -35,108 +38,67 @@ def features(**overrides: Any) -> Features:
     return make_features(**(pop | overrides))
 
 
-def ambient_drone() -> Features:
-    """Slow, quiet, dark, dense and static: nothing like the pop-like default."""
-    return features(
-        tempo_bpm=62.0,
-        tempo_confidence=0.2,
-        key="F#",
-        mode="minor",
-        loudness_lufs=-28.0,
-        loudness_range_lu=14.0,
-        true_peak_dbtp=-9.0,
-        energy=0.02,
-        spectral_centroid_hz=700.0,
-        spectral_bandwidth_hz=1100.0,
-        spectral_rolloff_hz=1400.0,
-        spectral_flatness=0.001,
-        zero_crossing_rate=0.02,
-        onset_rate=0.4,
-        mfcc_mean=[-400.0, 190, 30, 10, 20, -10, 5, 0, 2, -1, 1, 0, 0],
-        mfcc_std=[15.0, 8, 6, 5, 4, 4, 3, 3, 3, 3, 3, 3, 3],
-        chroma_std=[0.05] * 12,
-    )
-
-
 def cosine(a: list[float], b: list[float]) -> float:
     return float(np.dot(a, b))
 
 
+def embedding(seed: int, shift: float = 0.0) -> list[float]:
+    """A plausible raw penultimate embedding: the models' training mean plus spread-scaled noise."""
+    mean, spread = penultimate_stats()
+    noise = np.random.default_rng(seed).standard_normal(AUDIO_VECTOR_DIM)
+    return [float(v) for v in mean + spread * (noise + shift)]
+
+
 def test_vector_has_the_index_dimension_and_unit_norm() -> None:
-    vector = audio_vector(features())
+    vector = audio_vector(make_scores(embedding=embedding(1)))
     assert len(vector) == AUDIO_VECTOR_DIM
-    assert all(isinstance(v, float) for v in vector)
     assert math.isclose(float(np.linalg.norm(vector)), 1.0, rel_tol=1e-9)
+    assert vector == audio_vector(make_scores(embedding=embedding(1)))
 
 
-def test_vector_is_deterministic() -> None:
-    assert audio_vector(features()) == audio_vector(features())
+def test_standardisation_uses_the_models_own_training_statistics() -> None:
+    """Each unit is centred on its batch-norm shift and scaled by its |gamma|: an embedding
+    that differs from the training mean by k spreads in every unit points along (1, 1, …)."""
+    mean, spread = penultimate_stats()
+    vector = audio_vector(make_scores(embedding=[float(v) for v in mean + 2.0 * spread]))
+    assert np.allclose(vector, 1 / math.sqrt(AUDIO_VECTOR_DIM))
 
 
-def test_similar_tracks_are_closer_than_different_ones() -> None:
-    track = audio_vector(features())
-    similar = audio_vector(
-        features(
-            tempo_bpm=124.0,
-            loudness_lufs=-11.0,
-            energy=0.17,
-            spectral_centroid_hz=2500.0,
-            onset_rate=3.8,
-            mfcc_mean=[-140.0, 104, -2, 27, 4, 10, -3, 9, -6, 5, -3, 3, -2],
-        )
+def test_close_embeddings_are_close_and_unrelated_ones_are_not() -> None:
+    base = np.asarray(embedding(1))
+    _, spread = penultimate_stats()
+    nudged = [float(v) for v in base + 0.1 * spread]
+    similar = cosine(
+        audio_vector(make_scores(embedding=embedding(1))),
+        audio_vector(make_scores(embedding=nudged)),
     )
-    different = audio_vector(ambient_drone())
-    assert cosine(track, similar) > 0.9
-    assert cosine(track, different) < 0.3
-    assert cosine(track, similar) > cosine(track, different) + 0.6
-
-
-def test_transposed_copy_stays_very_similar() -> None:
-    shift = 5  # C major → F major: the same track, transposed up a fourth
-    transposed = features(key=KEY_NAMES[shift], chroma_mean=list(np.roll(_C_MAJOR_CHROMA, shift)))
-    assert cosine(audio_vector(features()), audio_vector(transposed)) > 0.95
-
-
-def test_relative_key_is_closer_than_a_distant_key() -> None:
-    c_major = audio_vector(features())
-    a_minor = audio_vector(features(key="A", mode="minor"))  # same Camelot position
-    f_sharp_minor = audio_vector(features(key="F#", mode="minor"))  # across the wheel
-    assert cosine(c_major, a_minor) > cosine(c_major, f_sharp_minor)
-
-
-def test_a_wrong_key_estimate_costs_little() -> None:
-    """The harmonic shape does not depend on the key label; only the small key part moves."""
-    misread = features(key="F#", mode="minor")  # same audio, the worst possible key estimate
-    assert cosine(audio_vector(features()), audio_vector(misread)) > 0.9
-
-
-def test_no_single_feature_can_dominate() -> None:
-    wild = features(spectral_flatness=1e-30, tempo_bpm=1e9, onset_rate=float("nan"))
-    assert cosine(audio_vector(features()), audio_vector(wild)) > 0.6
-
-
-def test_silence_gives_a_finite_unit_vector() -> None:
-    silence = features(
-        tempo_bpm=0.0,
-        tempo_confidence=0.0,
-        key="",
-        key_confidence=0.0,
-        loudness_lufs=-70.0,
-        energy=0.0,
-        spectral_centroid_hz=0.0,
-        spectral_bandwidth_hz=0.0,
-        spectral_rolloff_hz=0.0,
-        spectral_flatness=0.0,
-        zero_crossing_rate=0.0,
-        onset_rate=0.0,
-        mfcc_mean=[],
-        mfcc_std=[],
-        chroma_mean=[0.0] * 12,
-        chroma_std=[0.0] * 12,
+    unrelated = cosine(
+        audio_vector(make_scores(embedding=embedding(1))),
+        audio_vector(make_scores(embedding=embedding(2))),
     )
-    vector = audio_vector(silence)
+    assert similar > 0.99
+    assert abs(unrelated) < 0.3
+
+
+def test_the_training_mean_itself_gives_a_finite_unit_vector() -> None:
+    mean, _ = penultimate_stats()
+    vector = audio_vector(make_scores(embedding=[float(v) for v in mean]))
     assert all(math.isfinite(v) for v in vector)
     assert math.isclose(float(np.linalg.norm(vector)), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        None,
+        msgspec.structs.replace(make_scores(), model="another-model"),
+        make_scores(embedding=[0.1] * 128),
+        make_scores(embedding=[math.nan] * AUDIO_VECTOR_DIM),
+    ],
+)
+def test_a_track_without_usable_model_scores_is_refused(scores: TagScores | None) -> None:
+    with pytest.raises(NoModelScoresError, match=r"model|embedding"):
+        audio_vector(scores)
 
 
 def tags(**overrides: Any) -> Tags:
@@ -168,3 +130,10 @@ def test_semantic_text_caps_a_long_description() -> None:
     text = semantic_text(tags(description="word " * 500), features())
     assert 20 < len(text.split()) < 60
     assert text.startswith("energetic, tense electronic, dance music;")
+
+
+def test_semantic_text_names_instruments_and_voice() -> None:
+    text = semantic_text(tags(instruments=["synth", "drums"], vocals=["instrumental"]), features())
+    assert text.startswith(
+        "energetic, tense electronic, dance music with synth, drums, instrumental;"
+    )
