@@ -87,10 +87,13 @@ async def run_up(settings: Settings) -> None:
         assert worker.catalog is not None  # the indexing stage opened it
         data = Path(worker.settings.data_dir)
         admin = await ensure_local_admin(Accounts(worker.catalog.db, settings), data, url)
-        print(f"Tonestream is running at {url}  (API docs: {url}/schema)")
+        print(f"Tonestream is running at {url}  (web app: {url}/, API docs: {url}/schema)")
         print(f"  stages   {', '.join(Stage)} — {settings.worker_count} workers")
         print(f"  data     {data}")
-        print(f"  admin    {admin.username}; API key in {credentials_path(data)} (mode 0600)")
+        print(
+            f"  admin    {admin.username}; password (`tonestream password`) and API key in "
+            f"{credentials_path(data)} (mode 0600)"
+        )
         print(f"  NATS     {worker.nats_url}")
         print("Press Ctrl-C (or send SIGTERM) to stop.", flush=True)
         await stop.wait()

@@ -1,5 +1,5 @@
 // Building DOM nodes without HTML strings: every piece of data becomes a text node, so a hostile
-// file name or tag is shown as text and never parsed as markup (no innerHTML anywhere).
+// file name or tag is shown as text and never parsed as markup (no HTML string sinks at all).
 
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

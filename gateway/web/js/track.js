@@ -125,8 +125,12 @@ async function similar(track, container) {
           h(
             'li',
             {},
-            h('a', { href: `#/track/${hit.track_id}`, class: 'similar-open' }, hit.track.filename || hit.track_id),
-            h('span', { class: 'muted' }, ` ${number(hit.track.tempo_bpm)} BPM · ${keyName(hit.track.key, hit.track.mode)}`),
+            h(
+              'div',
+              {},
+              h('a', { href: `#/track/${hit.track_id}`, class: 'similar-open' }, hit.track.filename || hit.track_id),
+              h('div', { class: 'muted small' }, `${number(hit.track.tempo_bpm)} BPM · ${keyName(hit.track.key, hit.track.mode)}`),
+            ),
             h('span', { class: 'score', title: 'cosine similarity' }, hit.score.toFixed(3)),
             h('a', { href: `#/track/${hit.track_id}?play=1`, class: 'button small', 'aria-label': `play ${hit.track.filename}` }, '▶'),
           ),

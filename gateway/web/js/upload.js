@@ -99,7 +99,7 @@ class Row {
     }
     if (event.state === 'failed') this.fail(event.message || `${event.stage} failed`);
     else if (final && event.stage === 'indexing' && event.state === 'finished') this.finish();
-    else this.set('processing', `${event.stage}…`);
+    else this.set('processing', event.state === 'finished' ? `${event.stage} done` : `${event.stage}…`);
   }
 
   // The catalog's view of the track: covers events missed before or between streams.
@@ -124,7 +124,7 @@ class Row {
       const { status, body } = await upload(this.file, (fraction) => {
         this.bar.value = fraction;
       });
-      this.bar.value = 1;
+      this.bar.hidden = true;
       this.trackId = body.track_id;
       this.link = replaceLink(this.link, body.track_id, this.file.name);
       if (status === 200) {
