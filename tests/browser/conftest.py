@@ -30,8 +30,12 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         pytest.skip(f"no Chromium on this machine; install it with `{INSTALL}` (as root)")
     return browser_type_launch_args | {
         "executable_path": path,
-        # a test plays audio without a click; the container has no sandbox support
-        "args": ["--autoplay-policy=no-user-gesture-required", "--no-sandbox"],
+        "args": [
+            "--autoplay-policy=no-user-gesture-required",  # a test plays audio without a click
+            "--use-fake-device-for-media-stream",  # a synthetic microphone (a beep)
+            "--use-fake-ui-for-media-stream",  # and no permission prompt for it
+            "--no-sandbox",  # containers (and root) have no sandbox support
+        ],
     }
 
 
@@ -39,4 +43,3 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def base_url() -> None:
     """Replaces pytest-base-url's fixture, whose definition pytest 9 warns about (-W error);
     every test here builds its URLs from the port of the `up` it started."""
-    return None

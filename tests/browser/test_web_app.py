@@ -71,6 +71,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     started = Up(tmp_path / "data", free_port(), env)
     try:
         yield started
+        started.stop()  # Ctrl-C: a clean exit, no process left behind
     finally:
         started.kill()
 
@@ -105,29 +106,8 @@ def _sign_in(page: Page, url: str, credentials: LocalCredentials) -> None:
     expect(page.get_by_role("heading", name="Library")).to_be_visible()
 
 
-def test_the_web_app_end_to_end(
-    page: Page, up: Up, music: list[Path], output_path: str
-) -> None:
-    shots = Path(output_path)
-    shots.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{up.port}"
-    credentials = msgspec.json.decode(
-        credentials_path(up.data).read_bytes(), type=LocalCredentials
-    )
-    page.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-
-    page.goto(url)
-    _shot(page, shots, "1-sign-in")
-    _sign_in(page, url, credentials)
-
-    # a reload keeps the session: the HttpOnly cookie buys a new in-memory access token
-    page.reload()
-    expect(page.get_by_role("heading", name="Library")).to_be_visible()
-    assert page.evaluate("document.cookie") == ""  # nothing readable by scripts
-
-    # upload: three tracks and a broken file, each with a live row
+def _upload(page: Page, music: list[Path], shots: Path) -> None:
+    """Three tracks and a broken file, each with a live row, then the same bytes again."""
     page.get_by_role("link", name="Upload").first.click()
     page.get_by_label("choose audio files").set_input_files([str(path) for path in music])
     rows = page.locator(".upload-row")
@@ -139,16 +119,17 @@ def test_the_web_app_end_to_end(
     expect(failed).to_contain_text(BROKEN)
     expect(failed.locator(".row-reason")).to_contain_text(re.compile("truncated or corrupt FLAC"))
     expect(failed.locator(".stage-failed")).to_have_text("decode")
-    expect(page.locator(".upload-row[data-state='indexed'] .stage-finished")).to_have_count(15)
+    expect(indexed.locator(".stage-finished")).to_have_count(15)
     _no_markup_from_data(page)
     _shot(page, shots, "2-upload")
 
-    # the same bytes again: a duplicate notice, not a second track
     page.get_by_label("choose audio files").set_input_files(str(music[0]))
     expect(rows).to_have_count(5)
-    expect(rows.first).to_contain_text("Duplicate")
+    expect(rows.first).to_contain_text("Duplicate")  # not a second track
 
-    # library: all four, then filtered by tempo; keys also in Camelot notation
+
+def _library(page: Page, shots: Path) -> None:
+    """All four tracks, keys also in Camelot notation; then filtered by tempo and sorted."""
     page.get_by_role("link", name="Library").click()
     table = page.locator("table.tracks tbody tr")
     expect(table).to_have_count(4)
@@ -163,9 +144,11 @@ def test_the_web_app_end_to_end(
     expect(table.first).to_contain_text("124")
     _no_markup_from_data(page)
     _shot(page, shots, "3-library")
-
-    # a track: waveform, player, features; play, then seek by clicking the waveform
     page.get_by_role("link", name="Reset").click()
+
+
+def _track(page: Page, shots: Path) -> None:
+    """Waveform, player, features, timeline; it plays, and a click on the waveform seeks."""
     page.get_by_role("link", name="warehouse.wav").click()
     expect(page.get_by_role("heading", name="warehouse.wav")).to_be_visible()
     expect(page.locator(".headline")).to_contain_text("F minor")
@@ -173,18 +156,15 @@ def test_the_web_app_end_to_end(
     audio = page.locator("audio")
     _until(audio, "element => element.readyState >= 1")
     audio.evaluate("element => element.play()")
-    _until(audio, "element => element.currentTime > 0.5")  # it plays
-    waveform = page.get_by_role("slider", name=re.compile("waveform"))
-    box = waveform.bounding_box()
+    _until(audio, "element => element.currentTime > 0.5")
+    box = page.get_by_role("slider", name=re.compile("waveform")).bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
     position = audio.evaluate("element => element.currentTime / element.duration")
     assert 0.7 <= position <= 0.85, position
     _shot(page, shots, "4-track")
 
-    # similar tracks open on click
     similar = page.locator(".similar-open").first
-    expect(similar).to_be_visible()
     name = similar.text_content()
     assert name
     similar.click()
@@ -192,34 +172,50 @@ def test_the_web_app_end_to_end(
     _no_markup_from_data(page)
     _shot(page, shots, "5-similar")
 
-    # search by text (keywords: no CLIP here, and the page says so), then by an audio file
+
+def _search(page: Page, music: list[Path], shots: Path) -> None:
+    """By text (keywords: no CLIP here, and the page says so), an audio file, the microphone."""
     page.get_by_role("link", name="Search").click()
+    search = page.get_by_role("button", name="Search", exact=True)
     page.get_by_label("Describe the music").fill("night")
-    page.get_by_role("button", name="Search", exact=True).click()
+    search.click()
     results = page.locator(".search-results")
     expect(results.locator("tbody tr")).to_have_count(1)
     expect(results).to_contain_text("night-drive.flac")
     expect(results.locator(".notice-info")).to_contain_text("semantic search unavailable")
+
     page.get_by_label("Describe the music").fill("")
     page.get_by_label("Audio file").set_input_files(str(music[1]))
-    page.get_by_role("button", name="Search", exact=True).click()
+    search.click()
     expect(results.locator("tbody tr").first).to_contain_text("warehouse.wav")
     expect(results.locator("tbody tr").first.locator(".matched-audio")).to_be_visible()
     expect(results).to_contain_text(HOSTILE)
     _no_markup_from_data(page)
     _shot(page, shots, "6-search")
 
-    # operations (admin) and API keys
+    page.get_by_label("Audio file").set_input_files([])
+    page.get_by_role("button", name="Record from microphone").click()  # Chromium's fake one
+    expect(page.get_by_text("Recording…")).to_be_visible()
+    time.sleep(2.5)
+    page.get_by_role("button", name="Stop recording").click()
+    expect(page.get_by_text(re.compile(r"Recorded \d+ KB"))).to_be_visible()
+    search.click()
+    expect(results.locator("tbody tr .matched-audio").first).to_be_visible()
+
+
+def _operations(page: Page, username: str, shots: Path) -> None:
+    """The pipeline's backlog (admin), and a new API key shown once."""
     page.get_by_role("link", name="Pipeline").click()
     expect(page.get_by_role("row", name=re.compile("decode"))).to_be_visible()
     _shot(page, shots, "7-pipeline")
-    page.get_by_role("link", name=credentials.username).click()
+    page.get_by_role("link", name=username).click()
     page.get_by_label("New key name").fill("browser test")
     page.get_by_role("button", name="Create API key").click()
     expect(page.get_by_label("the new API key")).to_have_value(re.compile("^tsk_"))
     _shot(page, shots, "8-account")
 
-    # delete a track from its page
+
+def _delete(page: Page) -> None:
     page.get_by_role("link", name="Library").click()
     page.get_by_role("link", name="night-drive.flac").click()
 
@@ -229,8 +225,33 @@ def test_the_web_app_end_to_end(
     page.once("dialog", accept)
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_role("heading", name="Library")).to_be_visible()
-    expect(table).to_have_count(3)
+    expect(page.locator("table.tracks tbody tr")).to_have_count(3)
     expect(page.locator("table.tracks")).not_to_contain_text("night-drive")
+
+
+def test_the_web_app_end_to_end(page: Page, up: Up, music: list[Path], output_path: str) -> None:
+    shots = Path(output_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{up.port}"
+    credentials = msgspec.json.decode(credentials_path(up.data).read_bytes(), type=LocalCredentials)
+    page.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    page.goto(url)
+    _shot(page, shots, "1-sign-in")
+    _sign_in(page, url, credentials)
+    # a reload keeps the session: the HttpOnly cookie buys a new in-memory access token
+    page.reload()
+    expect(page.get_by_role("heading", name="Library")).to_be_visible()
+    assert page.evaluate("document.cookie") == ""  # nothing readable by scripts
+
+    _upload(page, music, shots)
+    _library(page, shots)
+    _track(page, shots)
+    _search(page, music, shots)
+    _operations(page, credentials.username, shots)
+    _delete(page)
 
     # signing out ends the session: a reload shows the sign-in form again
     page.get_by_role("button", name="Sign out").click()
@@ -244,9 +265,7 @@ def test_narrow_screen_and_keyboard(page: Page, up: Up, output_path: str) -> Non
     """At 360 px nothing overflows the page, and sign-in works from the keyboard alone."""
     shots = Path(output_path)
     shots.mkdir(parents=True, exist_ok=True)
-    credentials = msgspec.json.decode(
-        credentials_path(up.data).read_bytes(), type=LocalCredentials
-    )
+    credentials = msgspec.json.decode(credentials_path(up.data).read_bytes(), type=LocalCredentials)
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(f"http://127.0.0.1:{up.port}")
     expect(page.get_by_label("User name")).to_be_focused()

@@ -7,6 +7,9 @@ import { base64, post } from './api.js';
 import { field, h, notice, replace } from './dom.js';
 import { keyName, duration, number, statusLabel } from './format.js';
 import { filterFields, readFilters } from './filters.js';
+import { toWav } from './wav.js';
+
+const MAX_RECORDING_MS = 60_000;
 
 const likes = new Map(); // track id → file name; kept while the page lives
 let recording = null; // the last microphone recording, a Blob
@@ -62,15 +65,22 @@ function recorder() {
       const chunks = [];
       media = new MediaRecorder(input);
       media.addEventListener('dataavailable', (event) => chunks.push(event.data));
-      media.addEventListener('stop', () => {
+      media.addEventListener('stop', async () => {
         for (const track of input.getTracks()) track.stop();
-        recording = new Blob(chunks, { type: media.mimeType });
+        clearTimeout(limit);
+        const type = media.mimeType;
         media = null;
         button.textContent = 'Record again';
-        status.textContent = `Recorded ${(recording.size / 1000).toFixed(0)} KB.`;
-        clearButton.hidden = false;
+        try {
+          recording = await toWav(new Blob(chunks, { type }));
+          status.textContent = `Recorded ${(recording.size / 1000).toFixed(0)} KB.`;
+          clearButton.hidden = false;
+        } catch (error) {
+          status.textContent = `The recording could not be read: ${error.message}`;
+        }
       });
       media.start();
+      const limit = setTimeout(() => media?.stop(), MAX_RECORDING_MS);
       button.textContent = 'Stop recording';
       status.textContent = 'Recording…';
     } catch (error) {
@@ -163,6 +173,7 @@ export function view() {
   );
 
   const run = async () => {
+    replace(output, h('p', { class: 'muted' }, 'Searching…'));
     const data = new FormData(form);
     const request = { filters: readFilters(form, { numbers: true }), k: Number(data.get('k')) || 20, weights: {} };
     for (const name of ['text', 'image', 'audio', 'tracks']) request.weights[name] = Number(data.get(`weight_${name}`) || 1);
@@ -176,7 +187,6 @@ export function view() {
       replace(output, notice('error', 'Give at least one input: text, an image, an audio example or tracks.'));
       return;
     }
-    replace(output, h('p', { class: 'muted' }, 'Searching…'));
     try {
       results(await post('/v1/search', request), output, () => {
         likesList.refresh();
