@@ -112,6 +112,16 @@ def _upload(page: Page, music: list[Path], shots: Path) -> None:
     page.get_by_label("choose audio files").set_input_files([str(path) for path in music])
     rows = page.locator(".upload-row")
     expect(rows).to_have_count(4)
+    expect(rows.locator("a.row-name")).to_have_count(4)  # all four sent: each links its track
+
+    # uploads carry on while browsing; the library's rows follow the pipeline live
+    page.get_by_role("link", name="Library").click()
+    expect(page.locator("table.tracks tbody tr")).to_have_count(4)
+    badges = page.locator("table.tracks .badge")
+    expect(badges.filter(has_text="indexed")).to_have_count(3, timeout=PIPELINE_TIMEOUT_MS)
+    expect(badges.filter(has_text="failed")).to_have_count(1, timeout=PIPELINE_TIMEOUT_MS)
+
+    page.get_by_role("link", name="Upload").first.click()
     indexed = page.locator(".upload-row[data-state='indexed']")
     expect(indexed).to_have_count(3, timeout=PIPELINE_TIMEOUT_MS)
     failed = page.locator(".upload-row[data-state='failed']")

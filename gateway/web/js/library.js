@@ -1,10 +1,12 @@
 // The library: the user's tracks a page at a time (cursor paging, never the whole catalog),
-// with the API's filters and text query kept in the URL, and sorting of the loaded rows.
+// with the API's filters and text query kept in the URL, and sorting of the loaded rows. Rows of
+// tracks still in the pipeline follow the progress stream.
 
 import { get, query } from './api.js';
 import { field, h, replace, select, notice } from './dom.js';
 import { camelot, dateTime, duration, number, STATUSES, statusLabel } from './format.js';
 import { FILTER_NAMES, filterFields, readFilters } from './filters.js';
+import * as progress from './progress.js';
 
 const PAGE_SIZE = 50;
 
@@ -23,6 +25,28 @@ const COLUMNS = [
 function camelotSortKey(track) {
   const code = camelot(track.key, track.mode);
   return code ? Number.parseInt(code, 10) * 2 + (code.endsWith('B') ? 1 : 0) : null;
+}
+
+const FINAL = new Set(['indexed', 'failed']);
+
+// A track's detail (GET /v1/tracks/{id}) in the shape of a list row.
+function summaryOf(track) {
+  const features = track.features ?? {};
+  const tags = track.tags ?? {};
+  return {
+    track_id: track.track_id,
+    filename: track.filename,
+    status: track.status,
+    created_at: track.created_at,
+    size_bytes: track.size_bytes,
+    duration_s: features.duration_s ?? null,
+    tempo_bpm: features.tempo_bpm ?? null,
+    key: features.key ?? null,
+    mode: features.mode ?? null,
+    mood: tags.mood ?? [],
+    genre: tags.genre ?? [],
+    failure_reason: track.failure_reason ?? null,
+  };
 }
 
 function cell(track, column) {
@@ -129,6 +153,28 @@ export function view(params) {
     more.hidden = !state.cursor;
   };
 
+  const watched = new Map(); // track id → unsubscribe
+  const watch = (track) => {
+    if (FINAL.has(track.status) || watched.has(track.track_id)) return;
+    const update = async (event) => {
+      try {
+        const fresh = summaryOf(await progress.trackAfter(event));
+        const index = state.items.findIndex((item) => item.track_id === fresh.track_id);
+        if (index >= 0) state.items[index] = fresh;
+        if (FINAL.has(fresh.status)) watched.get(fresh.track_id)?.();
+        renderBody();
+      } catch {
+        // deleted meanwhile, or signed out: the row stays as it was
+      }
+    };
+    watched.set(
+      track.track_id,
+      progress.subscribe(track.track_id, (event) => {
+        if (event.state === 'finished' || event.state === 'failed') update(event);
+      }),
+    );
+  };
+
   const filters = { ...values };
   delete filters.sort;
   delete filters.desc;
@@ -138,6 +184,7 @@ export function view(params) {
       const page = await get(`/v1/tracks${query({ ...filters, cursor: state.cursor, limit: PAGE_SIZE })}`);
       state.items.push(...page.items);
       state.cursor = page.next_cursor;
+      page.items.forEach(watch);
       renderBody();
     } catch (error) {
       replace(errors, notice('error', error.message));
@@ -149,7 +196,10 @@ export function view(params) {
 
   renderHead();
   load();
-  return h(
+  const leave = () => {
+    for (const unsubscribe of watched.values()) unsubscribe();
+  };
+  const node = h(
     'section',
     { class: 'page' },
     h('div', { class: 'page-head' }, h('h1', {}, 'Library'), h('a', { class: 'button primary', href: '#/upload' }, 'Upload')),
@@ -159,4 +209,5 @@ export function view(params) {
     h('div', { class: 'table-wrap' }, table),
     more,
   );
+  return { node, leave };
 }

@@ -4,7 +4,7 @@
 // arrive before its HTTP response names the track. After a reconnect, listeners are told to
 // re-read what they show, since events may have been missed in between.
 
-import { stream } from './api.js';
+import { get, stream } from './api.js';
 
 const listeners = new Map(); // track id → Set of functions
 const resyncListeners = new Set();
@@ -17,12 +17,23 @@ export function subscribe(trackId, listener) {
   let set = listeners.get(trackId);
   if (!set) listeners.set(trackId, (set = new Set()));
   set.add(listener);
-  for (const event of early.get(trackId) ?? []) listener(event);
+  for (const [event, final] of early.get(trackId) ?? []) listener(event, final);
   early.delete(trackId);
   return () => {
     set.delete(listener);
-    if (!set.size) listeners.delete(trackId);
+    if (!set.size && listeners.get(trackId) === set) listeners.delete(trackId);
   };
+}
+
+// The track as the catalog sees it once it reflects `event`. The catalog's status is a
+// projection written by another consumer of the same events, so it can lag the stream a moment.
+export async function trackAfter(event, attempts = 20) {
+  for (let attempt = 1; ; attempt += 1) {
+    const track = await get(`/v1/tracks/${event.track_id}`);
+    const stage = track.stages?.[event.stage];
+    if ((stage && stage.state === event.state && stage.at >= event.at) || attempt >= attempts) return track;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 export function onResync(listener) {
@@ -39,7 +50,7 @@ function dispatch(message) {
   }
   if (!early.has(event.track_id) && early.size >= EARLY_LIMIT) early.delete(early.keys().next().value);
   const kept = early.get(event.track_id) ?? [];
-  kept.push(event);
+  kept.push([event, message.final]);
   early.set(event.track_id, kept);
 }
 

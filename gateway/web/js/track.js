@@ -160,10 +160,10 @@ export function view(params, trackId) {
     if (links && Date.now() / 1000 > links.expires_at - 5) setSource(audio.currentTime, !audio.paused);
   });
 
-  const render = async () => {
+  const render = async (event) => {
     let track;
     try {
-      track = await get(`/v1/tracks/${trackId}`);
+      track = await (event ? progress.trackAfter(event) : get(`/v1/tracks/${trackId}`));
     } catch (error) {
       replace(root, h('h1', {}, 'Track'), notice('error', error.message), h('a', { href: '#/library' }, 'Back to the library'));
       return;
@@ -239,7 +239,7 @@ export function view(params, trackId) {
 
   progress.start();
   unsubscribe = progress.subscribe(trackId, (event, final) => {
-    if (final || event.state === 'finished' || event.state === 'failed') render();
+    if (final || event.state === 'finished' || event.state === 'failed') render(event);
   });
   render();
   return { node: root, leave: () => { unsubscribe(); audio.pause(); } };

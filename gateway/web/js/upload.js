@@ -60,9 +60,11 @@ class Row {
 
   fail(reason) {
     this.done = true;
-    this.set('failed', 'failed');
+    this.set('failed', this.trackId ? 'failed' : 'refused');
+    this.chips.hidden = !this.trackId; // refused at upload: no stage ever ran
+    this.bar.hidden = true;
     this.reason.hidden = false;
-    this.reason.textContent = reason;
+    this.reason.textContent = this.duplicate ? `Duplicate of an earlier upload, which failed: ${reason}` : reason;
     this.unsubscribe?.();
     changed();
   }
@@ -128,6 +130,7 @@ class Row {
       this.trackId = body.track_id;
       this.link = replaceLink(this.link, body.track_id, this.file.name);
       if (status === 200) {
+        this.duplicate = true;
         this.node.classList.add('duplicate');
         this.reason.hidden = false;
         this.reason.textContent = 'Duplicate: you uploaded these exact bytes before; this is the existing track.';
