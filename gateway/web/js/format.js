@@ -53,6 +53,11 @@ export function dateTime(epochSeconds) {
   });
 }
 
+export function shortDateTime(epochSeconds) {
+  if (!epochSeconds) return '–';
+  return new Date(epochSeconds * 1000).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+}
+
 export function time(epochSeconds) {
   if (!epochSeconds) return '–';
   return new Date(epochSeconds * 1000).toLocaleTimeString(undefined, { timeStyle: 'medium' });

@@ -4,7 +4,7 @@
 
 import { get, query } from './api.js';
 import { field, h, replace, select, notice } from './dom.js';
-import { camelot, dateTime, duration, number, STATUSES, statusLabel } from './format.js';
+import { camelot, duration, number, shortDateTime, STATUSES, statusLabel } from './format.js';
 import { FILTER_NAMES, filterFields, readFilters } from './filters.js';
 import * as progress from './progress.js';
 
@@ -65,11 +65,11 @@ function cell(track, column) {
     case 'tempo':
       return h('td', { class: 'num' }, number(track.tempo_bpm));
     case 'key':
-      return h('td', {}, track.key ? `${track.key} ${track.mode}` : '–');
+      return h('td', { class: 'nowrap' }, track.key ? `${track.key} ${track.mode}` : '–');
     case 'camelot':
       return h('td', { class: 'narrow' }, camelot(track.key, track.mode) ?? '–');
     case 'added':
-      return h('td', { class: 'narrow' }, dateTime(track.created_at));
+      return h('td', { class: 'narrow nowrap' }, shortDateTime(track.created_at));
     default:
       return h('td', { class: column.narrow ? 'narrow' : '' }, column.value(track) ?? '–');
   }
