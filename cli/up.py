@@ -99,10 +99,13 @@ async def _serve_until(
     """Print the banner, then run until Ctrl-C or SIGTERM."""
     settings = worker.settings
     data = Path(settings.data_dir)
-    print(f"Tonestream is running at {url}  (API docs: {url}/schema)")
+    print(f"Tonestream is running at {url}  (web app: {url}/, API docs: {url}/schema)")
     print(f"  stages   {', '.join(Stage)} — {settings.worker_count} workers")
     print(f"  data     {data}")
-    print(f"  admin    {admin.username}; API key in {credentials_path(data)} (mode 0600)")
+    print(
+        f"  admin    {admin.username}; password (`tonestream password`) and API key in "
+        f"{credentials_path(data)} (mode 0600)"
+    )
     print(f"  NATS     {worker.nats_url}")
     print("Press Ctrl-C (or send SIGTERM) to stop.", flush=True)
     await stop.wait()

@@ -21,9 +21,12 @@ from gateway.auth.middleware import auth_middleware
 from gateway.controllers.admin import AdminController
 from gateway.controllers.auth import AuthController
 from gateway.controllers.health import HealthController
+from gateway.controllers.media import MediaController
 from gateway.controllers.progress import ProgressController, progress_socket
 from gateway.controllers.search import SearchController
+from gateway.controllers.session import SessionController
 from gateway.controllers.tracks import TracksController
+from gateway.controllers.web import web_router
 from gateway.metrics import Metrics, metrics_middleware
 from gateway.ratelimit import RateLimiter, rate_limit_middleware
 from gateway.requestid import request_id_middleware
@@ -74,11 +77,14 @@ def create_app(settings: Settings, open_services: ServicesFactory) -> Litestar:
         route_handlers=[
             HealthController,
             AuthController,
+            SessionController,
             TracksController,
+            MediaController,
             SearchController,
             ProgressController,
             progress_socket,
             AdminController,
+            web_router(),
         ],
         dependencies={
             "services": Provide(_services, sync_to_thread=False),

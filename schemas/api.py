@@ -38,6 +38,21 @@ class RefreshRequest(msgspec.Struct, kw_only=True, frozen=True):
     refresh_token: str
 
 
+class Session(msgspec.Struct, kw_only=True, frozen=True):
+    """A browser session: the refresh token travels only in an HttpOnly cookie, never here."""
+
+    access_token: str
+    expires_in: int  # seconds until the access token expires
+    user: User
+
+
+class MediaLinks(msgspec.Struct, kw_only=True, frozen=True):
+    """URLs a browser can load without an Authorization header (`<audio src>`), for one track."""
+
+    audio: str
+    expires_at: float
+
+
 class NewApiKey(msgspec.Struct, kw_only=True, frozen=True):
     name: str
 

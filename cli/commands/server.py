@@ -1,4 +1,5 @@
-"""`up`, `gateway`, `worker`: the commands that run Tonestream rather than call it."""
+"""`up`, `gateway`, `worker`: the commands that run Tonestream rather than call it; and
+`password`, which shows the local admin's sign-in that `up` saved (for the web app)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.credentials import credentials_path, load_credentials
+
+    saved = load_credentials(settings.data_path)
+    if saved is None:
+        where = credentials_path(settings.data_path)
+        raise CliError(f"no saved credentials in {where}: run `tonestream up` first")
+    print(f"user      {saved.username}")
+    print(f"password  {saved.password}")
+    print(f"sign in   {saved.url}/")
+    return 0
+
+
 def _add_listen(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", help="address to listen on (default $TONESTREAM_HOST or 127.0.0.1)"
@@ -94,3 +108,9 @@ def register(commands: Commands) -> None:
         help="decode, features, tagging, embedding, indexing, or all",
     )
     worker.set_defaults(run=_worker)
+
+    password = commands.add_parser(
+        "password",
+        help="show the local admin's user name and password `up` saved (to sign in on the web)",
+    )
+    password.set_defaults(run=_password)

@@ -21,8 +21,8 @@ BEARER: list[SecurityRequirement] = [{"bearer": []}]
 
 
 class Credential(msgspec.Struct, kw_only=True, frozen=True):
-    kind: Literal["jwt", "api_key"]
-    subject: str  # the user id for access tokens, the key id for API keys
+    kind: Literal["jwt", "api_key", "media"]
+    subject: str  # the user id for access and media tokens, the key id for API keys
 
 
 def jwt_secret(state: State, settings: Settings) -> bytes:

@@ -4,12 +4,15 @@ Accepted credentials, in this order:
 - `Authorization: Bearer <access token or API key>` (API keys start with `tsk_`);
 - `X-API-Key: <API key>`;
 - on WebSocket connections only, the `access_token` query parameter (browsers cannot set
-  headers on a WebSocket handshake).
+  headers on a WebSocket handshake);
+- on a GET of a track's audio only, the `media_token` query parameter: a token issued for that
+  one track (`<audio src>` cannot send headers either).
 The result is `request.user` (a `schemas.api.User`) and `request.auth` (a `Credential`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -23,7 +26,7 @@ from litestar.middleware.authentication import (
 )
 
 from gateway.auth import Credential, jwt_secret
-from gateway.auth.tokens import TokenError, decode_access_token
+from gateway.auth.tokens import TokenError, decode_access_token, decode_media_token
 from gateway.services import Services
 from stores.accounts import API_KEY_PREFIX
 
@@ -33,7 +36,11 @@ EXCLUDED_PATHS = [
     "^/metrics",
     "^/schema",
     "^/v1/auth/(register|login|refresh)$",
+    "^/v1/auth/session(/refresh)?$",  # the web app's cookie session: gateway.controllers.session
+    "^/$",  # the web app's page and assets
+    "^/web/",
 ]
+MEDIA_PATH = re.compile(r"^/v1/tracks/([0-9a-f]{32})/audio$")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tonestream"'}
 
 
@@ -58,12 +65,39 @@ def _presented_credential(connection: ASGIConnection[Any, Any, Any, State]) -> s
     raise _unauthorized("authentication required: send 'Authorization: Bearer <token>'")
 
 
+def _media_request(connection: ASGIConnection[Any, Any, Any, State]) -> tuple[str, str] | None:
+    """(track id, media token) of a header-less GET of a track's audio with `media_token`."""
+    if connection.scope["type"] != ScopeType.HTTP or connection.scope["method"] not in (
+        "GET",
+        "HEAD",
+    ):
+        return None
+    if "authorization" in connection.headers or "x-api-key" in connection.headers:
+        return None
+    match = MEDIA_PATH.match(connection.scope["path"])
+    token = connection.query_params.get("media_token")
+    if match is None or not isinstance(token, str) or not token:
+        return None
+    return match[1], token
+
+
 class TonestreamAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, State]
     ) -> AuthenticationResult:
-        presented = _presented_credential(connection)
         services: Services = connection.app.state.services
+        media = _media_request(connection)
+        if media is not None:
+            track_id, token = media
+            secret = jwt_secret(connection.app.state, services.settings)
+            try:
+                user = decode_media_token(token, secret, track_id)
+            except TokenError as exc:
+                raise _unauthorized(exc.reason) from None
+            return AuthenticationResult(
+                user=user, auth=Credential(kind="media", subject=user.user_id)
+            )
+        presented = _presented_credential(connection)
         if presented.startswith(API_KEY_PREFIX):
             found = await services.accounts.user_for_api_key(presented)
             if found is None:

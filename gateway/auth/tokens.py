@@ -1,4 +1,7 @@
-"""JWT access tokens: short-lived, HS256-signed, checked without a database round trip.
+"""JWT access and media tokens: short-lived, HS256-signed, checked without a database round trip.
+
+A media token (`typ: media`) names one track and is good only on that track's media paths:
+`<audio src>` cannot send an Authorization header, so the web app puts it in the URL instead.
 
 Only HS256 is accepted, so a token cannot pick its own algorithm ("none", or RS256 with the
 secret passed off as a public key). The signing key comes from settings or is generated once
@@ -75,32 +78,62 @@ def issue_access_token(user: User, secret: bytes, ttl_s: float) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def _reason(exc: jwt.InvalidTokenError) -> str:
+def _reason(exc: jwt.InvalidTokenError, typ: str) -> str:
     match exc:
         case jwt.ExpiredSignatureError():
-            return "access token expired"
+            return f"{typ} token expired"
         case jwt.InvalidSignatureError():
-            return "access token signature does not verify"
+            return f"{typ} token signature does not verify"
         case jwt.InvalidAlgorithmError():
-            return f"access token algorithm not allowed (only {ALGORITHM})"
+            return f"{typ} token algorithm not allowed (only {ALGORITHM})"
         case jwt.MissingRequiredClaimError():
-            return f"access token has no '{exc.claim}' claim"
+            return f"{typ} token has no '{exc.claim}' claim"
         case jwt.DecodeError():
-            return "access token is malformed"
+            return f"{typ} token is malformed"
         case _:
-            return f"invalid access token: {exc}"
+            return f"invalid {typ} token: {exc}"
 
 
-def decode_access_token(token: str, secret: bytes) -> User:
+def issue_media_token(user: User, track_id: str, secret: bytes, ttl_s: float) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": user.user_id,
+        "username": user.username,
+        "role": user.role,
+        "track": track_id,
+        "iat": now,
+        "exp": now + int(ttl_s),
+        "typ": "media",
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def _claims(token: str, secret: bytes, typ: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "sub"]}
         )
     except jwt.InvalidTokenError as exc:
-        raise TokenError(_reason(exc)) from None
-    if claims.get("typ") != "access":
-        raise TokenError("not an access token")
+        raise TokenError(_reason(exc, typ)) from None
+    if claims.get("typ") != typ:
+        raise TokenError(f"not an {typ} token" if typ == "access" else f"not a {typ} token")
+    return claims
+
+
+def decode_media_token(token: str, secret: bytes, track_id: str) -> User:
+    """The user a media token was issued to, if it was issued for `track_id`."""
+    claims = _claims(token, secret, "media")
+    if claims.get("track") != track_id:
+        raise TokenError("media token is for another track")
+    return _user(claims, "media")
+
+
+def decode_access_token(token: str, secret: bytes) -> User:
+    return _user(_claims(token, secret, "access"), "access")
+
+
+def _user(claims: dict[str, Any], typ: str) -> User:
     username, role = claims.get("username"), claims.get("role")
     if not isinstance(username, str) or role not in ("user", "admin"):
-        raise TokenError("access token lacks a username or a valid role")
+        raise TokenError(f"{typ} token lacks a username or a valid role")
     return User(user_id=claims["sub"], username=username, role=role)

@@ -48,10 +48,46 @@ API_KEY_NAME_LENGTH = (1, 100)
 AuthRequest = Request[User, Credential, State]
 
 
+def access_token(services: Services, state: State, user: User) -> str:
+    return issue_access_token(
+        user, jwt_secret(state, services.settings), services.settings.access_token_ttl_s
+    )
+
+
 def _token_pair(services: Services, state: State, user: User, refresh_token: str) -> TokenPair:
-    ttl_s = services.settings.access_token_ttl_s
-    access_token = issue_access_token(user, jwt_secret(state, services.settings), ttl_s)
-    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=int(ttl_s))
+    ttl_s = int(services.settings.access_token_ttl_s)
+    return TokenPair(
+        access_token=access_token(services, state, user),
+        refresh_token=refresh_token,
+        expires_in=ttl_s,
+    )
+
+
+async def log_in(services: Services, credentials: Credentials) -> tuple[User, str]:
+    """The user and a new refresh token, or 401."""
+    user = await services.accounts.authenticate(credentials.username, credentials.password)
+    if user is None:
+        raise NotAuthorizedException(detail="invalid username or password")
+    return user, await services.accounts.issue_refresh_token(user.user_id)
+
+
+async def rotate(services: Services, refresh_token: str) -> tuple[User, str]:
+    """Spend a refresh token: the user and its successor, or 401 with the reason."""
+    try:
+        return await services.accounts.rotate_refresh_token(refresh_token)
+    except RefreshTokenReused:
+        raise NotAuthorizedException(
+            detail="refresh token reused; all sessions of this login were revoked"
+        ) from None
+    except InvalidRefreshToken as exc:
+        raise NotAuthorizedException(detail=str(exc)) from None
+
+
+async def revoke(services: Services, refresh_token: str) -> None:
+    try:
+        await services.accounts.revoke_family_of(refresh_token)
+    except InvalidRefreshToken as exc:
+        raise NotAuthorizedException(detail=str(exc)) from None
 
 
 class AuthController(Controller):
@@ -86,10 +122,7 @@ class AuthController(Controller):
         self, data: JSONBody[Credentials], services: ServicesDep, state: State
     ) -> TokenPair:
         """Exchange a username and password for an access token and a refresh token."""
-        user = await services.accounts.authenticate(data.username, data.password)
-        if user is None:
-            raise NotAuthorizedException(detail="invalid username or password")
-        refresh_token = await services.accounts.issue_refresh_token(user.user_id)
+        user, refresh_token = await log_in(services, data)
         return _token_pair(services, state, user, refresh_token)
 
     @post("/refresh", operation_id="refresh", status_code=HTTP_200_OK, raises=AUTHENTICATED)
@@ -97,14 +130,7 @@ class AuthController(Controller):
         self, data: JSONBody[RefreshRequest], services: ServicesDep, state: State
     ) -> TokenPair:
         """Spend a refresh token for a new pair; each refresh token works once."""
-        try:
-            user, refresh_token = await services.accounts.rotate_refresh_token(data.refresh_token)
-        except RefreshTokenReused:
-            raise NotAuthorizedException(
-                detail="refresh token reused; all sessions of this login were revoked"
-            ) from None
-        except InvalidRefreshToken as exc:
-            raise NotAuthorizedException(detail=str(exc)) from None
+        user, refresh_token = await rotate(services, data.refresh_token)
         return _token_pair(services, state, user, refresh_token)
 
     @post(
@@ -116,10 +142,7 @@ class AuthController(Controller):
     )
     async def logout(self, data: JSONBody[RefreshRequest], services: ServicesDep) -> None:
         """Revoke the refresh token and every token rotated from the same login."""
-        try:
-            await services.accounts.revoke_family_of(data.refresh_token)
-        except InvalidRefreshToken as exc:
-            raise NotAuthorizedException(detail=str(exc)) from None
+        await revoke(services, data.refresh_token)
 
     @get("/me", operation_id="whoami", security=BEARER, raises=AUTHENTICATED)
     async def me(self, request: AuthRequest) -> User:

@@ -10,7 +10,14 @@ from pathlib import Path
 import jwt
 import pytest
 
-from gateway.auth.tokens import TokenError, decode_access_token, issue_access_token, load_jwt_secret
+from gateway.auth.tokens import (
+    TokenError,
+    decode_access_token,
+    decode_media_token,
+    issue_access_token,
+    issue_media_token,
+    load_jwt_secret,
+)
 from schemas.api import User
 from schemas.settings import settings_from_env
 
@@ -61,6 +68,25 @@ REFUSED: dict[str, tuple[Callable[[], str], str]] = {
 def test_refused(make_token: Callable[[], str], reason: str) -> None:
     with pytest.raises(TokenError, match=reason):
         decode_access_token(make_token(), SECRET)
+
+
+TRACK = "ab" * 16
+
+
+def test_media_token_is_for_one_track_and_nothing_else() -> None:
+    token = issue_media_token(USER, TRACK, SECRET, 60)
+    assert decode_media_token(token, SECRET, TRACK) == USER
+    with pytest.raises(TokenError, match="another track"):
+        decode_media_token(token, SECRET, "cd" * 16)
+    with pytest.raises(TokenError, match="not an access token"):
+        decode_access_token(token, SECRET)
+    with pytest.raises(TokenError, match="not a media token"):
+        decode_media_token(issue_access_token(USER, SECRET, 60), SECRET, TRACK)
+    with pytest.raises(TokenError, match="media token signature does not verify"):
+        decode_media_token(token, b"w" * 64, TRACK)
+    expired = issue_media_token(USER, TRACK, SECRET, -1)
+    with pytest.raises(TokenError, match="media token expired"):
+        decode_media_token(expired, SECRET, TRACK)
 
 
 def test_secret_from_settings() -> None:
