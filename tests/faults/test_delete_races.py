@@ -13,7 +13,7 @@ import pytest
 from handlers.errors import PermanentError
 from handlers.indexing.stage import IndexingStage
 from schemas.events import Embedded
-from schemas.payloads import DecodedAudio, Tags, TrackRef, Vectors
+from schemas.payloads import AUDIO_VECTOR_DIM, DecodedAudio, Tags, TrackRef, Vectors
 from schemas.settings import settings_from_env
 from stores.blobs import LocalBlobStore
 from stores.catalog import Catalog
@@ -44,7 +44,7 @@ def _embedded(track_id: str) -> Embedded:
             tempo_class="mid",
             description="calm",
         ),
-        vectors=Vectors(audio=[1.0] + [0.0] * 127),
+        vectors=Vectors(audio=[1.0] + [0.0] * (AUDIO_VECTOR_DIM - 1)),
         embedding_version=1,
     )
 
