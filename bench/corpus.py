@@ -25,6 +25,7 @@ Renders are cached under bench/cache/ (git-ignored), keyed by everything that sh
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ FLUID_PATHS = (
 FLUID_HINT = "install Debian's fluid-soundfont-gm (apt-get install fluid-soundfont-gm)"
 _CODECS = {"wav": "pcm_s16le", "flac": "flac", "mp3": "libmp3lame", "ogg": "vorbis"}
 _DRUM_CHANNEL = 9
+_CHORDS, _BASS, _LEAD, _DRUMS = range(4)  # part order in the MIDI
 _PANS = (40, 64, 88)  # chords left, bass centre, lead right
 _KICK, _SNARE, _CLAP, _HAT, _OPEN_HAT, _RIDE, _SIDE_STICK = 36, 38, 39, 42, 46, 51, 37
 
@@ -208,7 +210,7 @@ class Piece:
     sample_rate: int
 
 
-class MissingSoundfont(RuntimeError):
+class MissingSoundfontError(RuntimeError):
     """A split's soundfont is not installed; the message says how to get it."""
 
 
@@ -219,7 +221,9 @@ def find_soundfont(name: str) -> Path:
     for path in FLUID_PATHS:
         if path.name == name and path.exists():
             return path
-    raise MissingSoundfont(f"{name} not found in {[str(p) for p in FLUID_PATHS]}: {FLUID_HINT}")
+    raise MissingSoundfontError(
+        f"{name} not found in {[str(p) for p in FLUID_PATHS]}: {FLUID_HINT}"
+    )
 
 
 def soundfont_status() -> dict[str, str]:
@@ -228,7 +232,7 @@ def soundfont_status() -> dict[str, str]:
     for split in SPLITS.values():
         try:
             status[split.soundfont] = str(find_soundfont(split.soundfont))
-        except MissingSoundfont as missing:
+        except MissingSoundfontError as missing:
             status[split.soundfont] = f"missing — {missing}"
     return status
 
@@ -268,7 +272,7 @@ def plan(split: Split, count: int, seconds: float) -> list[tuple[Piece, pretty_m
             tuning_cents=round(float(rng.uniform(-MAX_TUNING_CENTS, MAX_TUNING_CENTS)), 1),
             sample_rate=int(rng.choice(SAMPLE_RATES)),
         )
-        midi = compose(piece, groove, _SCALES[scale_name], degrees, seconds, rng)
+        midi = compose(piece, groove, Harmony(_SCALES[scale_name], degrees), seconds, rng)
         pieces.append((piece, midi))
     return pieces
 
@@ -278,59 +282,87 @@ def quarter_bpm(bpm: float, groove: Groove) -> float:
     return bpm * (1.5 if groove.denominator == 8 else 1.0)
 
 
+@dataclass(frozen=True)
+class Harmony:
+    """A progression: the scale it draws on and its chord roots as scale degrees (0 = tonic)."""
+
+    scale: tuple[int, ...]
+    degrees: tuple[int, ...]
+
+
 def compose(
-    piece: Piece,
-    groove: Groove,
-    scale: tuple[int, ...],
-    degrees: tuple[int, ...],
-    seconds: float,
-    rng: np.random.Generator,
+    piece: Piece, groove: Groove, harmony: Harmony, seconds: float, rng: np.random.Generator
 ) -> pretty_midi.PrettyMIDI:
     """The MIDI of one piece: drums, bass on chord roots, chords, and a melody over them."""
     midi = pretty_midi.PrettyMIDI(initial_tempo=quarter_bpm(piece.bpm, groove))
     midi.time_signature_changes.append(
         pretty_midi.TimeSignature(groove.numerator, groove.denominator, 0.0)
     )
-    step = 60.0 / piece.bpm / groove.beat_steps
+    score = _Score(piece, groove, harmony, seconds, rng)
     bar_steps = groove.beats_per_bar * groove.beat_steps
-    n_bars = int(np.ceil(seconds / (bar_steps * step)))
-    tonic_pc = KEY_NAMES.index(piece.key)
-    chords_part, bass_part, lead_part = (pretty_midi.Instrument(p) for p in piece.programs)
-    drums = pretty_midi.Instrument(0, is_drum=True)
+    for bar in range(int(np.ceil(seconds / (bar_steps * score.step)))):
+        score.bar(bar)
+    midi.instruments.extend(score.parts)
+    return midi
 
-    def add(part: pretty_midi.Instrument, pitch: int, start: int, length: int, vel: int) -> None:
-        begin = start * step
-        if begin < seconds:
-            velocity = int(np.clip(vel + rng.integers(-8, 9), 20, 127))
-            part.notes.append(pretty_midi.Note(velocity, pitch, begin, begin + length * step))
 
-    for bar in range(n_bars):
-        first = bar * bar_steps
+class _Score:
+    """The parts of one piece, written bar by bar on the groove's step grid."""
+
+    def __init__(
+        self,
+        piece: Piece,
+        groove: Groove,
+        harmony: Harmony,
+        seconds: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.groove, self.harmony, self.seconds, self.rng = groove, harmony, seconds, rng
+        self.step = 60.0 / piece.bpm / groove.beat_steps
+        self.bar_steps = groove.beats_per_bar * groove.beat_steps
+        self.tonic_pc = KEY_NAMES.index(piece.key)
+        self.parts = [pretty_midi.Instrument(p) for p in piece.programs]
+        self.parts.append(pretty_midi.Instrument(0, is_drum=True))
+
+    def add(self, part: int, pitch: int, start: int, length: int, velocity: int) -> None:
+        """A note `start` steps in, `length` steps long, velocity humanised by ±8."""
+        begin = start * self.step
+        if begin < self.seconds:
+            velocity = int(np.clip(velocity + self.rng.integers(-8, 9), 20, 127))
+            note = pretty_midi.Note(velocity, pitch, begin, begin + length * self.step)
+            self.parts[part].notes.append(note)
+
+    def strike(
+        self, part: int, pitches: list[int], hits: tuple[int, ...], first: int, vel: int
+    ) -> None:
+        """`pitches` struck at each of `hits` (steps in the bar), held until the next hit."""
+        for a, b in itertools.pairwise([*hits, self.bar_steps]):
+            for p in pitches:
+                self.add(part, p, first + a, max(1, b - a - 1), vel)
+
+    def bar(self, bar: int) -> None:
+        groove, scale, degrees = self.groove, self.harmony.scale, self.harmony.degrees
+        first = bar * self.bar_steps
         root_degree = degrees[bar % len(degrees)]
         triad = [scale[(root_degree + k) % 7] + 12 * ((root_degree + k) // 7) for k in (0, 2, 4)]
-        root = 36 + (tonic_pc + triad[0]) % 12  # bass in C2..B2
-        chord = [48 + (tonic_pc + pc) % 12 for pc in triad]  # close-ish voicing in C3..B4
+        root = 36 + (self.tonic_pc + triad[0]) % 12  # bass in C2..B2
+        chord = [48 + (self.tonic_pc + pc) % 12 for pc in triad]  # voiced within G3..F#4
         chord = sorted(p + 12 if p < 55 else p for p in chord)
         intro = bar < groove.intro_bars
         if groove.comp and not intro:
-            hits = [*groove.comp, bar_steps]
-            for a, b in zip(hits, hits[1:], strict=False):
-                for p in chord:
-                    add(chords_part, p, first + a, max(1, b - a - 1), 72)
+            self.strike(_CHORDS, chord, groove.comp, first, 72)
         else:
             for p in chord:
-                add(chords_part, p, first, bar_steps, 64)
+                self.add(_CHORDS, p, first, self.bar_steps, 64)
         if intro:
-            continue
-        bass_hits = [*groove.bass, bar_steps]
-        for a, b in zip(bass_hits, bass_hits[1:], strict=False):
-            add(bass_part, root, first + a, max(1, b - a - 1), 96)
+            return
+        self.strike(_BASS, [root], groove.bass, first, 96)
         if groove.arpeggio:
             tones = [*chord, chord[0] + 12, chord[1] + 12]
-            for k, s in enumerate(range(0, bar_steps, groove.arpeggio)):
-                add(lead_part, tones[k % len(tones)], first + s, groove.arpeggio, 70)
+            for k, s in enumerate(range(0, self.bar_steps, groove.arpeggio)):
+                self.add(_LEAD, tones[k % len(tones)], first + s, groove.arpeggio, 70)
         else:
-            _melody(add, lead_part, scale, tonic_pc, triad, first, groove, bar, degrees, rng)
+            self.melody(triad, first, phrase_end=bar % len(degrees) == len(degrees) - 1)
         if groove.drums:
             for steps, note, vel in (
                 (groove.kick, _KICK, 110),
@@ -338,39 +370,24 @@ def compose(
                 (groove.hats, groove.hat_note, 70),
             ):
                 for s in steps:
-                    add(drums, note, first + s, 1, vel)
-    midi.instruments.extend([chords_part, bass_part, lead_part, drums])
-    return midi
+                    self.add(_DRUMS, note, first + s, 1, vel)
 
-
-def _melody(
-    add: object,
-    part: pretty_midi.Instrument,
-    scale: tuple[int, ...],
-    tonic_pc: int,
-    triad: list[int],
-    first: int,
-    groove: Groove,
-    bar: int,
-    degrees: tuple[int, ...],
-    rng: np.random.Generator,
-) -> None:
-    """Chord tones on the beats and scale steps between; every 4th bar of a loop ends on the
-    tonic when the loop's last chord holds it (a phrase end), else it rests on a chord tone."""
-    assert callable(add)
-    beat = groove.beat_steps
-    base = 60 + tonic_pc % 12
-    for b in range(groove.beats_per_bar):
-        if rng.random() < 0.25:
-            continue  # a rest
-        tone = int(rng.choice(triad))
-        last = b == groove.beats_per_bar - 1 and bar % len(degrees) == len(degrees) - 1
-        if last and 0 in [t % 12 for t in triad]:
-            tone = 0
-        add(part, base + tone, first + b * beat, beat if rng.random() < 0.6 else beat // 2, 84)
-        if rng.random() < 0.4 and beat >= 2:
-            passing = scale[int(rng.integers(7))]
-            add(part, base + passing, first + b * beat + beat // 2, beat - beat // 2, 70)
+    def melody(self, triad: list[int], first: int, phrase_end: bool) -> None:
+        """Chord tones on the beats and scale steps between; the last beat of a loop ends on
+        the tonic when the loop's last chord holds it (a phrase end)."""
+        rng, beat, beats = self.rng, self.groove.beat_steps, self.groove.beats_per_bar
+        base = 60 + self.tonic_pc % 12
+        for b in range(beats):
+            if rng.random() < 0.25:
+                continue  # a rest
+            tone = int(rng.choice(triad))
+            if phrase_end and b == beats - 1 and 0 in [t % 12 for t in triad]:
+                tone = 0
+            length = beat if rng.random() < 0.6 else beat // 2
+            self.add(_LEAD, base + tone, first + b * beat, length, 84)
+            if rng.random() < 0.4 and beat >= 2:
+                passing = self.harmony.scale[int(rng.integers(7))]
+                self.add(_LEAD, base + passing, first + b * beat + beat // 2, beat - beat // 2, 70)
 
 
 class Renderer:
@@ -432,7 +449,9 @@ def encode(path: Path, audio: npt.NDArray[np.float32], rate: int) -> None:
         stream = container.add_stream(_CODECS[fmt], rate=rate, layout="stereo", options=options)
         for start in range(0, planar.shape[1], 4096):
             frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(planar[:, start : start + 4096]), format="fltp", layout="stereo"
+                np.ascontiguousarray(planar[:, start : start + 4096]),
+                format="fltp",
+                layout="stereo",
             )
             frame.sample_rate = rate
             frame.pts = start
@@ -440,7 +459,9 @@ def encode(path: Path, audio: npt.NDArray[np.float32], rate: int) -> None:
         container.mux(stream.encode(None))
 
 
-def build(split: Split, count: int, seconds: float, cache: Path = CACHE) -> tuple[Path, list[Piece]]:
+def build(
+    split: Split, count: int, seconds: float, cache: Path = CACHE
+) -> tuple[Path, list[Piece]]:
     """Render (or reuse from the cache) a split's pieces; returns their folder and labels."""
     soundfont = find_soundfont(split.soundfont)
     identity = json.dumps([CORPUS_VERSION, asdict(split), count, seconds], sort_keys=True)

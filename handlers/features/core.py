@@ -62,7 +62,9 @@ def analyse(samples: npt.NDArray[np.floating], sample_rate: int) -> Features:
         else (0.0, 0.0)
     )
     tonic, mode, key_confidence = (
-        _key(chroma, _opening_bass(spectra, active)) if long_enough else (KEY_NAMES[0], "major", 0.0)
+        _key(chroma, _opening_bass(spectra, active))
+        if long_enough
+        else (KEY_NAMES[0], "major", 0.0)
     )
     return Features(
         duration_s=duration,
