@@ -40,11 +40,13 @@ _WINDOW_S = 10.0
 _MIN_S = 2.0  # shorter envelopes cannot show two beats at MIN_BPM
 _SHUFFLE_PIECE_S = 0.1
 _CHANCE_GRID_STRIDE = 4  # the chance level is taken over every 4th coarse candidate
-# Weights of [log salience: whole, low band, high band; x; x²], x = log2(BPM / _LEVEL_CENTRE_BPM),
+# Weights of [log salience: whole, low band, high band; log off-beat share: the same; x; x²],
+# x = log2(BPM / _LEVEL_CENTRE_BPM),
 # fitted by `python -m bench.fit` (conditional logit over the related levels, TUNING split).
-_LEVEL_WEIGHTS = (11.97, -4.81, -4.62, 1.0, -2.55)
+_LEVEL_WEIGHTS = (13.09, -3.15, -2.86, 0.48, 0.0, 0.72, 3.63, -2.15)
 _LEVEL_CENTRE_BPM = 100.0
 _SALIENCE_FLOOR = 1e-3
+_OFFBEAT_FLOOR = 0.05
 _LOW_BAND_HZ = (0.0, 250.0)  # kick drum and bass
 _HIGH_BAND_HZ = (3000.0, 20000.0)  # hats, cymbals, snare noise
 _LEVEL_FACTORS = (1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0)
@@ -115,18 +117,27 @@ def candidate_levels(grid: F64, salience: F64) -> list[float]:
     return [_peak_near(grid, salience, bpm)[0] for bpm in _related(start)]
 
 
-def level_features(comb: _Comb, bands: list[_Comb], levels: list[float]) -> F64:
-    """(levels, 5) inputs of the level model: log saliences (whole, low, high band), x, x².
+def level_features(comb: _Comb, bands: list[_Comb | None], levels: list[float]) -> F64:
+    """(levels, 8) inputs of the level model: log saliences (whole, low, high band), log
+    off-beat shares (same three), x, x².
 
-    A missing or flat band counts as the salience floor at every level, so it cannot favour one.
+    A missing or flat band counts as the salience floor and no off-beats at every level, so it
+    cannot favour one.
     """
     rows = []
     for bpm in levels:
-        saliences = [comb.salience(bpm)]
-        saliences += [b.salience(bpm) if b.usable else 0.0 for b in bands]
-        saliences += [0.0] * (3 - len(saliences))
+        combs = [comb, *bands, *([None] * (2 - len(bands)))]
+        saliences = [c.salience(bpm) if c is not None and c.usable else 0.0 for c in combs]
+        offbeats = [c.offbeat(bpm) if c is not None and c.usable else 0.0 for c in combs]
         x = float(np.log2(bpm / _LEVEL_CENTRE_BPM))
-        rows.append([*np.log(np.maximum(saliences, _SALIENCE_FLOOR)), x, x * x])
+        rows.append(
+            [
+                *np.log(np.maximum(saliences, _SALIENCE_FLOOR)),
+                *np.log(np.asarray(offbeats) + _OFFBEAT_FLOOR),
+                x,
+                x * x,
+            ]
+        )
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -170,6 +181,23 @@ class _Comb:
 
     def salience(self, bpm: float, values: F64 | None = None) -> float:
         """Mean over windows of (peak − median) of the envelope folded at the beat period."""
+        smooth = self._profile(bpm, values)
+        return float(np.mean(smooth.max(axis=1) - np.median(smooth, axis=1)))
+
+    def offbeat(self, bpm: float) -> float:
+        """Mean over windows of the folded envelope half a period after its peak, as a share
+        of the peak (both above the median): near 1 when the level's off-beats are as strong
+        as its beats (so the level is probably half the beat), near 0 when they are silent."""
+        smooth = self._profile(bpm)
+        peak = np.argmax(smooth, axis=1)
+        rows = np.arange(smooth.shape[0])
+        median = np.median(smooth, axis=1)
+        top = smooth[rows, peak] - median
+        half = smooth[rows, (peak + smooth.shape[1] // 2) % smooth.shape[1]] - median
+        return float(np.mean(np.clip(half / np.maximum(top, 1e-9), 0.0, 1.0)))
+
+    def _profile(self, bpm: float, values: F64 | None = None) -> F64:
+        """(windows, phase bins) envelope folded at the period of `bpm`, 1-2-1 smoothed."""
         values = self.values if values is None else values
         period = 60.0 * self.frame_rate / bpm
         n_bins = int(np.ceil(period))
@@ -180,8 +208,9 @@ class _Comb:
         counts = np.bincount(slot, minlength=size).reshape(-1, n_bins)
         profile = sums / np.maximum(counts, 1)
         # Circular 1-2-1 smoothing tolerates onsets that straddle two phase bins.
-        smooth = 0.5 * profile + 0.25 * (np.roll(profile, 1, axis=1) + np.roll(profile, -1, axis=1))
-        return float(np.mean(smooth.max(axis=1) - np.median(smooth, axis=1)))
+        return np.asarray(
+            0.5 * profile + 0.25 * (np.roll(profile, 1, axis=1) + np.roll(profile, -1, axis=1))
+        )
 
     def chance(self, bpms: F64) -> float:
         """The best salience over `bpms` of the envelope cut into pieces and shuffled.
