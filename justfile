@@ -26,6 +26,10 @@ setup:
     {{py}} -m pip install --quiet --no-deps "open-clip-torch>=3.3" "timm>=1.0" "torchvision==0.28.0"
     # musicnn ships the pretrained tag models (ISC); its declared deps (TF1, old librosa) are not used.
     {{py}} -m pip install --quiet --no-deps "musicnn==0.1.0"
+    # tinysoundfont (the accuracy bench's SF2 renderer) declares pyaudio for live playback, which
+    # it never needs here and which cannot build without PortAudio's headers.
+    {{py}} -m pip install --quiet --no-deps "tinysoundfont==0.3.7"
+    [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || echo "note: the accuracy bench's validation split needs FluidR3_GM.sf2: apt-get install fluid-soundfont-gm"
     echo "$want" > "$stamp"
 
 # Run the whole system on its embedded default (NATS, Mongo-protocol server, Qdrant local, blob folder).

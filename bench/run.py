@@ -39,6 +39,7 @@ FULL = {
     "long_seconds": 600.0,
     "accuracy_pieces": 96,
     "accuracy_seconds": 30.0,
+    "accuracy_synth_pieces": 48,
     "search_sizes": [1_000, 10_000, 50_000],
     "search_queries": 100,
     "search_budget_s": 60.0,
@@ -58,6 +59,7 @@ QUICK = FULL | {
     "seconds": 30.0,
     "long_seconds": 60.0,
     "accuracy_pieces": 48,
+    "accuracy_synth_pieces": 24,
     "search_sizes": [1_000, 10_000],
     "search_queries": 30,
     "progress_tracks": 4,
@@ -171,7 +173,14 @@ async def _memory(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _accuracy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    return measure_accuracy(work, args.accuracy_pieces, args.accuracy_seconds, args.seed)
+    return measure_accuracy(
+        work,
+        args.accuracy_pieces,
+        args.accuracy_seconds,
+        args.seed,
+        split=args.accuracy_split,
+        synth_pieces=args.accuracy_synth_pieces,
+    )
 
 
 async def _loudness(work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -256,6 +265,15 @@ def _parser() -> argparse.ArgumentParser:
         "--accuracy-pieces", type=int, help="labelled pieces (a multiple of 24 balances the keys)"
     )
     parser.add_argument("--accuracy-seconds", type=float, help="length of each labelled piece")
+    parser.add_argument(
+        "--accuracy-split",
+        choices=("validation", "tuning"),
+        default="validation",
+        help="corpus split to measure (the analysis constants are fitted on tuning)",
+    )
+    parser.add_argument(
+        "--accuracy-synth-pieces", type=int, help="pieces of the synth regression set (0: none)"
+    )
     parser.add_argument(
         "--progress-tracks", type=int, help="tracks uploaded over HTTP for progress latency"
     )

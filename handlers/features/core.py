@@ -65,9 +65,17 @@ def analyse(
 
     long_enough = duration >= MIN_RHYTHM_S
     bpm, bpm_confidence = (
-        tempo.estimate_tempo(envelope, spectra.frame_rate) if long_enough else (0.0, 0.0)
+        tempo.estimate_tempo(
+            envelope, spectra.frame_rate, tempo.band_envelopes(mel_db, sample_rate)
+        )
+        if long_enough
+        else (0.0, 0.0)
     )
-    tonic, mode, key_confidence = _key(chroma) if long_enough else (KEY_NAMES[0], "major", 0.0)
+    tonic, mode, key_confidence = (
+        _key(chroma, _opening_bass(spectra, active))
+        if long_enough
+        else (KEY_NAMES[0], "major", 0.0)
+    )
     return Features(
         duration_s=duration,
         tempo_bpm=bpm,
@@ -121,18 +129,30 @@ def silent_features(duration_s: float) -> Features:
     )
 
 
-def _chroma(spectra: Spectra, active: npt.NDArray[np.bool_]) -> F32:
-    """Per-frame 12-bin chroma of the active frames, tuned, each frame scaled to a maximum of 1."""
+def _chroma(spectra: Spectra, active: npt.NDArray[np.bool_], bass: bool = False) -> F32:
+    """Per-frame 12-bin chroma of the active frames, tuned, each frame scaled to a maximum of 1.
+
+    The tuning is always read from the full pitch profile; `bass` folds the bass register's.
+    """
     pitch = spectra.pitch[active]
     tuning = key.estimate_tuning(pitch.sum(axis=0, dtype=np.float64))
-    chroma = pitch @ key.fold_matrix(pitch.shape[1], tuning)
+    source = spectra.bass[active] if bass else pitch
+    chroma = source @ key.fold_matrix(pitch.shape[1], tuning)
     peak = chroma.max(axis=1, keepdims=True)
     return np.asarray(chroma / np.where(peak > 0, peak, 1.0), dtype=np.float32)
 
 
-def _key(chroma: F32) -> tuple[str, str, float]:
+def _opening_bass(spectra: Spectra, active: npt.NDArray[np.bool_]) -> F32:
+    """Mean bass chroma of the first key.OPENING_S seconds of active frames (see key)."""
+    frames = max(1, round(key.OPENING_S * spectra.frame_rate))
+    return np.asarray(_chroma(spectra, active, bass=True)[:frames].mean(axis=0), dtype=np.float32)
+
+
+def _key(chroma: F32, opening_bass: F32) -> tuple[str, str, float]:
     """Key of the mean chroma; frames without a tonal peak (noise, drums) dilute the confidence."""
-    tonic, mode, confidence = key.estimate_key(chroma.mean(axis=0, dtype=np.float64))
+    tonic, mode, confidence = key.estimate_key(
+        chroma.mean(axis=0, dtype=np.float64), opening_bass.astype(np.float64)
+    )
     tonal_share = float(np.mean(chroma.max(axis=1) > 0))
     return tonic, mode, confidence * tonal_share
 

@@ -33,6 +33,8 @@ _PITCH_FMIN = 100.0
 _PITCH_FMAX = 5000.0
 _PITCH_CENTER_HZ = 440.0  # octave weighting: most weight around A4 ±1.5 octaves
 _PITCH_OCTAVE_WIDTH = 1.5
+_BASS_FMIN = 50.0  # the bass register: E1's neighbourhood up to about C4
+_BASS_FMAX = 260.0
 _PEAK_FLOOR_DB = -50.0
 _TONAL_DB = 12.0
 _TONAL_SPAN_HZ = 110.0
@@ -47,6 +49,7 @@ class Spectra:
     hop: int
     mel_power: F32  # (frames, N_MELS), librosa melspectrogram(power=2) convention
     pitch: F32  # (frames, PITCH_BINS), bin j = pitch class j/3 semitones above C (A = 440 Hz)
+    bass: F32  # (frames, PITCH_BINS), the same profile of the bass register alone
     rms: F32  # time-domain RMS of each (unwindowed) frame
     centroid: F32  # Hz
     bandwidth: F32  # Hz
@@ -71,11 +74,13 @@ def analyse_spectra(samples: F32, sample_rate: int) -> Spectra:
     freqs = np.asarray(np.fft.rfftfreq(n_fft, 1.0 / sample_rate), dtype=np.float64)
     window = scipy.signal.get_window("hann", n_fft).astype(np.float32)
     mel_t = mel_filters(sample_rate, n_fft).T.copy()
-    pitch_map = _PitchMapper(sample_rate, n_fft)
+    pitch_map = _PitchMapper(sample_rate, n_fft, _PITCH_FMIN, _PITCH_FMAX, _PITCH_OCTAVE_WIDTH)
+    bass_map = _PitchMapper(sample_rate, n_fft, _BASS_FMIN, _BASS_FMAX, None)
     moments_t = np.stack([freqs, freqs**2], axis=1).astype(np.float32)
 
     mel = np.empty((n_frames, N_MELS), dtype=np.float32)
     pitch = np.empty((n_frames, PITCH_BINS), dtype=np.float32)
+    bass = np.empty((n_frames, PITCH_BINS), dtype=np.float32)
     scalars = np.empty((5, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         stop = min(start + _CHUNK_FRAMES, n_frames)
@@ -85,6 +90,7 @@ def analyse_spectra(samples: F32, sample_rate: int) -> Spectra:
         log_power = np.log(np.maximum(power, np.float32(_AMIN)))
         mel[start:stop] = power @ mel_t
         pitch[start:stop] = pitch_map(power, log_power)
+        bass[start:stop] = bass_map(power, log_power)
         scalars[0, start:stop] = np.sqrt(np.einsum("ij,ij->i", frames, frames) / n_fft)
         scalars[1:, start:stop] = _shape(magnitude, power, log_power, moments_t, freqs)
     return Spectra(
@@ -93,6 +99,7 @@ def analyse_spectra(samples: F32, sample_rate: int) -> Spectra:
         hop=hop,
         mel_power=mel,
         pitch=pitch,
+        bass=bass,
         rms=scalars[0],
         centroid=scalars[1],
         bandwidth=scalars[2],
@@ -139,6 +146,12 @@ def _mel_to_hz(mel: F64) -> F64:
     return np.where(mel >= 15.0, log_part, linear)
 
 
+def mel_centres(sample_rate: int, n_mels: int = N_MELS) -> F64:
+    """Centre frequency (Hz) of each mel filter of mel_filters."""
+    edges = _mel_to_hz(np.linspace(0.0, _hz_to_mel(np.array(sample_rate / 2.0)), n_mels + 2))
+    return np.asarray(edges[1:-1], dtype=np.float64)
+
+
 def mel_filters(sample_rate: int, n_fft: int) -> F32:
     """Slaney-normalised triangular mel filters, shape (N_MELS, n_fft // 2 + 1)."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
@@ -154,23 +167,26 @@ def mel_filters(sample_rate: int, n_fft: int) -> F32:
 
 
 class _PitchMapper:
-    """Tonal spectral peaks → 36-bin pitch-class energy, for one FFT size.
+    """Tonal spectral peaks → 36-bin pitch-class energy, for one FFT size and register.
 
-    A peak is a local maximum of a frame's power spectrum between _PITCH_FMIN and _PITCH_FMAX
+    A peak is a local maximum of a frame's power spectrum between `fmin` and `fmax`
     that stands _TONAL_DB above the geometric mean of its ±_TONAL_SPAN_HZ neighbourhood (noise
     almost never does, so hiss, drums and clicks add nothing) and within _PEAK_FLOOR_DB of the
     frame's strongest bin. Its frequency is refined by quadratic interpolation of the log power
     (a few cents for a Hann window), so chroma stays sharp even where a 93 ms frame cannot
     separate the bins of neighbouring semitones. Its magnitude (power would bury the chords under
-    the bass), weighted by a Gaussian over octaves centred on A4, is split linearly between the
-    two nearest of the 36 pitch bins.
+    the bass), weighted by a Gaussian over octaves centred on A4 (`octave_width` octaves wide;
+    None: unweighted), is split linearly between the two nearest of the 36 pitch bins.
     """
 
-    def __init__(self, sample_rate: int, n_fft: int) -> None:
+    def __init__(
+        self, sample_rate: int, n_fft: int, fmin: float, fmax: float, octave_width: float | None
+    ) -> None:
         self.bin_hz = sample_rate / n_fft
-        self.lo = max(1, int(np.ceil(_PITCH_FMIN / self.bin_hz)))
-        self.hi = min(n_fft // 2 - 1, int(_PITCH_FMAX / self.bin_hz))
+        self.lo = max(1, int(np.ceil(fmin / self.bin_hz)))
+        self.hi = min(n_fft // 2 - 1, int(fmax / self.bin_hz))
         self.span = 2 * max(1, round(_TONAL_SPAN_HZ / self.bin_hz)) + 1
+        self.octave_width = octave_width
 
     def __call__(self, power: F32, log_power: F32) -> F32:
         frames = power.shape[0]
@@ -178,7 +194,9 @@ class _PitchMapper:
         if self.hi > self.lo:
             row, hz, magnitude = self._peaks(power, log_power)
             octave = np.log2(hz / _PITCH_CENTER_HZ)
-            weight = magnitude * np.exp(-0.5 * (octave / _PITCH_OCTAVE_WIDTH) ** 2)
+            weight = magnitude
+            if self.octave_width is not None:
+                weight = weight * np.exp(-0.5 * (octave / self.octave_width) ** 2)
             position = np.mod((PITCH_BINS / 12.0) * (12.0 * octave + 9.0), PITCH_BINS)
             lower = np.floor(position).astype(np.intp)
             upper_share = position - lower

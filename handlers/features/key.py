@@ -3,10 +3,15 @@
 The spectral pass maps energy to pitch classes at a third of a semitone, referenced to
 A = 440 Hz. A recording tuned a little sharp or flat puts its energy between those bins, so the
 tuning is read first (the circular mean of the profile's position within a semitone) and the
-36 bins are folded into 12 pitch classes centred on the recording's own tuning. The key is the
-major or minor key profile that correlates best with the track's chroma; the confidence is the
-softmax weight of that key among all 24, so a clear cadence scores near 1 and a flat, noisy
-chroma near 1/24.
+36 bins are folded into 12 pitch classes centred on the recording's own tuning. Each of the 24
+keys scores the correlation of its profile with the track's chroma, plus two corrections for
+what a whole-track chroma cannot tell: a minor piece whose progression leans on its relative
+major (i–VI–III–VII) has nearly the chroma of that major key, so minor keys get a small bias,
+and the bass in the opening second (the first chord's root, which names the tonic in most
+pieces) adds to the key on that root. Both weights were fitted by `python -m bench.fit` on the
+TUNING split of the independent corpus (bench/corpus.py), never on its VALIDATION split. The
+confidence is the softmax weight of the best key among all 24, so a clear cadence scores near 1
+and a flat, noisy chroma near 1/24.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ _MINOR_PROFILE = (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404,
                   0.330)
 # fmt: on
 _SOFTMAX_TEMPERATURE = 0.1  # in units of Pearson correlation
+OPENING_S = 1.0  # the opening whose bass is read
+_MINOR_BIAS = 0.1  # added to every minor key's correlation
+_OPENING_BASS_WEIGHT = 0.25  # times the standardised opening bass level at the key's tonic
 _FOLD_WIDTH = 0.3  # semitones: Gaussian width when folding 36 bins onto 12 classes
 
 
@@ -50,17 +58,28 @@ def fold_matrix(n_bins: int, tuning: float) -> F32:
     return np.exp(-0.5 * (distance / _FOLD_WIDTH) ** 2).astype(np.float32)
 
 
-def estimate_key(chroma: F64) -> tuple[str, str, float]:
-    """(key, mode, confidence) for a 12-bin chroma summary; ("C", "major", 0) when flat."""
-    centred = chroma - chroma.mean()
-    norm = float(np.linalg.norm(centred))
-    if norm <= 1e-12:
+def estimate_key(chroma: F64, opening_bass: F64 | None = None) -> tuple[str, str, float]:
+    """(key, mode, confidence) for a 12-bin chroma summary and the opening's 12-bin bass chroma;
+    ("C", "major", 0) when the chroma is flat."""
+    unit = _unit(chroma)
+    if unit is None:
         return KEY_NAMES[0], "major", 0.0
-    scores = np.stack([_correlations(centred / norm, p) for p in (_MAJOR_PROFILE, _MINOR_PROFILE)])
+    scores = np.stack([_correlations(unit, p) for p in (_MAJOR_PROFILE, _MINOR_PROFILE)])
+    scores[1] += _MINOR_BIAS
+    bass = None if opening_bass is None else _unit(opening_bass)
+    if bass is not None:
+        scores += _OPENING_BASS_WEIGHT * bass * np.sqrt(12.0 / 11.0)  # = correlation with a tonic
     mode_index, tonic = np.unravel_index(int(np.argmax(scores)), scores.shape)
     weights = np.exp((scores - scores.max()) / _SOFTMAX_TEMPERATURE)
     confidence = float(1.0 / weights.sum())
     return KEY_NAMES[int(tonic)], ("major", "minor")[int(mode_index)], confidence
+
+
+def _unit(chroma: F64) -> F64 | None:
+    """The chroma centred and scaled to unit length; None when it is flat."""
+    centred = chroma - chroma.mean()
+    norm = float(np.linalg.norm(centred))
+    return None if norm <= 1e-12 else centred / norm
 
 
 def _correlations(unit_chroma: F64, profile: tuple[float, ...]) -> F64:

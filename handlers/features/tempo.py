@@ -7,11 +7,12 @@ windows). Folding at a slightly wrong period drifts the phase and smears the pil
 sharp and is refined below one frame. Salience never drops when the period is doubled (every
 pulse of a level recurs at the slower levels), so the metrical level is chosen explicitly: a
 broad prior around 120 BPM picks the starting candidate, and among its related levels (×2, ×3
-and their inverses) within MIN_BPM..MAX_BPM the fastest one whose salience is within
-_LEVEL_RATIO of the strongest is the beat. Slower bar-level periodicities are left out of that
-comparison (a distinctive one-bar pattern would outweigh every beat level), and a level whose
-off-beats are clearly weaker than its beats stays undoubled. The confidence compares the beat's
-salience with the best that the same envelope reaches once its periodicity is shuffled away.
+and their inverses) within MIN_BPM..MAX_BPM a small log-linear model picks the tactus. Its
+inputs are each level's salience in the whole envelope and in a low band (kick, bass) and a high
+band (hats, cymbals), and a log-normal tempo prior; its few weights (_LEVEL_WEIGHTS) were fitted
+by `python -m bench.fit` on the TUNING split of the independent corpus (bench/corpus.py) and
+are never fitted on its VALIDATION split. The confidence compares the beat's salience with the
+best that the same envelope reaches once its periodicity is shuffled away.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import scipy.ndimage
+
+from handlers.features.dsp import mel_centres
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -37,7 +40,15 @@ _WINDOW_S = 10.0
 _MIN_S = 2.0  # shorter envelopes cannot show two beats at MIN_BPM
 _SHUFFLE_PIECE_S = 0.1
 _CHANCE_GRID_STRIDE = 4  # the chance level is taken over every 4th coarse candidate
-_LEVEL_RATIO = 0.8  # a faster level must keep this share of the strongest related salience
+# Weights of [log salience: whole, low band, high band; log off-beat share: the same; x; x²],
+# x = log2(BPM / _LEVEL_CENTRE_BPM),
+# fitted by `python -m bench.fit` (conditional logit over the related levels, TUNING split).
+_LEVEL_WEIGHTS = (13.09, -3.15, -2.86, 0.48, 0.0, 0.72, 3.63, -2.15)
+_LEVEL_CENTRE_BPM = 100.0
+_SALIENCE_FLOOR = 1e-3
+_OFFBEAT_FLOOR = 0.05
+_LOW_BAND_HZ = (0.0, 250.0)  # kick drum and bass
+_HIGH_BAND_HZ = (3000.0, 20000.0)  # hats, cymbals, snare noise
 _LEVEL_FACTORS = (1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0)
 _PEAK_HALF_WIDTH_S = 0.05  # onset peaks must be the maximum within ±50 ms
 _PEAK_MEAN_HALF_WIDTH_S = 0.25
@@ -67,24 +78,67 @@ def onset_rate(envelope: F32, frame_rate: float, duration_s: float) -> float:
     return float(np.count_nonzero(peaks)) / duration_s
 
 
-def estimate_tempo(envelope: F32, frame_rate: float) -> tuple[float, float]:
-    """(BPM, confidence in [0, 1]); (0, 0) when the envelope has no periodicity to measure."""
+def band_envelopes(mel_db: F32, sample_rate: int) -> tuple[F32, F32]:
+    """Onset envelopes of the low and the high band of a log-mel spectrum (see onset_envelope)."""
+    centres = mel_centres(sample_rate, mel_db.shape[1])
+    return tuple(  # type: ignore[return-value]
+        onset_envelope(mel_db[:, (centres >= lo) & (centres < hi)])
+        for lo, hi in (_LOW_BAND_HZ, _HIGH_BAND_HZ)
+    )
+
+
+def estimate_tempo(
+    envelope: F32, frame_rate: float, bands: tuple[F32, F32] | None = None
+) -> tuple[float, float]:
+    """(BPM, confidence in [0, 1]); (0, 0) when the envelope has no periodicity to measure.
+
+    `bands` are the low- and high-band envelopes (band_envelopes); without them the level is
+    chosen from the whole envelope alone.
+    """
     comb = _Comb(envelope, frame_rate)
     if not comb.usable:
         return 0.0, 0.0
     grid = _geometric_grid(_SEARCH_MIN_BPM, _SEARCH_MAX_BPM, _GRID_STEP)
     salience = comb.salience_many(grid)
-    prior = np.exp(-0.5 * (np.log2(grid / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
-    start = float(grid[np.argmax(salience * prior)])
-
-    levels = sorted((_peak_near(grid, salience, bpm) for bpm in _related(start)), reverse=True)
-    strongest = max(s for _, s in levels)
-    level = next(bpm for bpm, s in levels if s >= _LEVEL_RATIO * strongest)
+    levels = candidate_levels(grid, salience)
+    features = level_features(comb, [_Comb(b, frame_rate) for b in bands or ()], levels)
+    level = levels[int(np.argmax(features @ np.asarray(_LEVEL_WEIGHTS)))]
     beat_bpm, beat_salience = comb.refine(level)
     chance = comb.chance(grid[::_CHANCE_GRID_STRIDE])
     # The share of the beat's salience (as energy) that chance does not explain.
     confidence = 0.0 if beat_salience <= 0 else 1.0 - (chance / beat_salience) ** 2
     return beat_bpm, float(np.clip(confidence, 0.0, 1.0))
+
+
+def candidate_levels(grid: F64, salience: F64) -> list[float]:
+    """The related metrical levels of the prior-weighted strongest period (coarse-grid peaks)."""
+    prior = np.exp(-0.5 * (np.log2(grid / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
+    start = float(grid[np.argmax(salience * prior)])
+    return [_peak_near(grid, salience, bpm)[0] for bpm in _related(start)]
+
+
+def level_features(comb: _Comb, bands: list[_Comb | None], levels: list[float]) -> F64:
+    """(levels, 8) inputs of the level model: log saliences (whole, low, high band), log
+    off-beat shares (same three), x, x².
+
+    A missing or flat band counts as the salience floor and no off-beats at every level, so it
+    cannot favour one.
+    """
+    rows = []
+    for bpm in levels:
+        combs = [comb, *bands, *([None] * (2 - len(bands)))]
+        saliences = [c.salience(bpm) if c is not None and c.usable else 0.0 for c in combs]
+        offbeats = [c.offbeat(bpm) if c is not None and c.usable else 0.0 for c in combs]
+        x = float(np.log2(bpm / _LEVEL_CENTRE_BPM))
+        rows.append(
+            [
+                *np.log(np.maximum(saliences, _SALIENCE_FLOOR)),
+                *np.log(np.asarray(offbeats) + _OFFBEAT_FLOOR),
+                x,
+                x * x,
+            ]
+        )
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _peak_near(grid: F64, salience: F64, bpm: float) -> tuple[float, float]:
@@ -127,6 +181,23 @@ class _Comb:
 
     def salience(self, bpm: float, values: F64 | None = None) -> float:
         """Mean over windows of (peak − median) of the envelope folded at the beat period."""
+        smooth = self._profile(bpm, values)
+        return float(np.mean(smooth.max(axis=1) - np.median(smooth, axis=1)))
+
+    def offbeat(self, bpm: float) -> float:
+        """Mean over windows of the folded envelope half a period after its peak, as a share
+        of the peak (both above the median): near 1 when the level's off-beats are as strong
+        as its beats (so the level is probably half the beat), near 0 when they are silent."""
+        smooth = self._profile(bpm)
+        peak = np.argmax(smooth, axis=1)
+        rows = np.arange(smooth.shape[0])
+        median = np.median(smooth, axis=1)
+        top = smooth[rows, peak] - median
+        half = smooth[rows, (peak + smooth.shape[1] // 2) % smooth.shape[1]] - median
+        return float(np.mean(np.clip(half / np.maximum(top, 1e-9), 0.0, 1.0)))
+
+    def _profile(self, bpm: float, values: F64 | None = None) -> F64:
+        """(windows, phase bins) envelope folded at the period of `bpm`, 1-2-1 smoothed."""
         values = self.values if values is None else values
         period = 60.0 * self.frame_rate / bpm
         n_bins = int(np.ceil(period))
@@ -137,8 +208,9 @@ class _Comb:
         counts = np.bincount(slot, minlength=size).reshape(-1, n_bins)
         profile = sums / np.maximum(counts, 1)
         # Circular 1-2-1 smoothing tolerates onsets that straddle two phase bins.
-        smooth = 0.5 * profile + 0.25 * (np.roll(profile, 1, axis=1) + np.roll(profile, -1, axis=1))
-        return float(np.mean(smooth.max(axis=1) - np.median(smooth, axis=1)))
+        return np.asarray(
+            0.5 * profile + 0.25 * (np.roll(profile, 1, axis=1) + np.roll(profile, -1, axis=1))
+        )
 
     def chance(self, bpms: F64) -> float:
         """The best salience over `bpms` of the envelope cut into pieces and shuffled.

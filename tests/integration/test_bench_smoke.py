@@ -66,23 +66,36 @@ def test_tempo_accuracy_tolerance_and_octaves() -> None:
 
 
 def test_accuracy_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
-    result = measure_accuracy(tmp_path, pieces=5, seconds=8.0)
+    # The tuning split: its soundfont ships with pretty-midi, so it exists wherever tests run.
+    result = measure_accuracy(
+        tmp_path, pieces=4, seconds=8.0, split="tuning", synth_pieces=3, cache=tmp_path / "cache"
+    )
 
-    assert result["pieces"] == len(result["details"]) == 5
-    pieces = result["details"]
-    assert {piece["path"].rsplit(".", 1)[1] for piece in pieces} == {"wav", "flac", "ogg"}
-    assert len({(piece["key"], piece["mode"]) for piece in pieces}) == 5
-    assert all(MIN_BPM <= piece["bpm"] <= MAX_BPM for piece in pieces)
-    assert set(result["systems"]) == {"tonestream", "librosa"}
-    for name, system in result["systems"].items():
-        for metric in ("tempo_acc1", "tempo_acc2", "key_weighted", "key_exact"):
-            assert 0.0 <= system[metric] <= 1.0, (name, metric)
-        assert system["tempo_acc1"] <= system["tempo_acc2"]
-        assert system["key_exact"] <= system["key_weighted"]
-        assert 0 < system["s_per_track_median"] < 30
-        assert system["x_realtime"] == pytest.approx(8.0 / system["s_per_track_mean"])
-        assert all(piece[name]["bpm"] > 0 and piece[name]["seconds"] > 0 for piece in pieces)
-    assert "librosa baseline" in accuracy_table(result)
+    assert result["split"] == "tuning"
+    assert "TimGM6mb.sf2" in result["soundfonts"]
+    for name, size, formats in (
+        ("corpus", 4, {"wav", "flac", "mp3", "ogg"}),
+        ("synth", 3, {"wav", "flac", "ogg"}),
+    ):
+        run = result[name]
+        assert run["pieces"] == len(run["details"]) == size
+        pieces = run["details"]
+        assert {piece["path"].rsplit(".", 1)[1] for piece in pieces} <= formats
+        assert len({(piece["key"], piece["mode"]) for piece in pieces}) == size
+        assert all(MIN_BPM <= piece["bpm"] <= MAX_BPM for piece in pieces)
+        assert set(run["systems"]) == {"tonestream", "librosa"}
+        for system_name, system in run["systems"].items():
+            for metric in ("tempo_acc1", "tempo_acc2", "key_weighted", "key_exact"):
+                assert 0.0 <= system[metric] <= 1.0, (name, system_name, metric)
+            assert system["tempo_acc1"] <= system["tempo_acc2"]
+            assert system["key_exact"] <= system["key_weighted"]
+            assert 0 < system["s_per_track_median"] < 30
+            assert system["x_realtime"] == pytest.approx(8.0 / system["s_per_track_mean"])
+            assert all(p[system_name]["bpm"] > 0 and p[system_name]["seconds"] > 0 for p in pieces)
+    table = accuracy_table(result)
+    assert "librosa baseline" in table
+    assert "corpus, tuning split" in table
+    assert "synth regression set" in table
 
 
 async def test_search_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
