@@ -1,5 +1,6 @@
 """The storage adapters against real servers: moto's S3 and a local folder (the same behavioural
-tests for both), the catalog on SecantusDB, and the vector index in Qdrant local mode."""
+tests for both) and the catalog on SecantusDB (the vector index has its own suite:
+test_vectors.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from schemas.events import Progress, ProgressState
-from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
 from schemas.settings import Settings
 from stores.blobs import BlobNotFound, BlobStore, LocalBlobStore, S3BlobStore, open_blob_store
 from stores.catalog import Catalog
-from stores.vectors import VectorIndex, point_id
 
 # --- blobs -------------------------------------------------------------------------------------
 
@@ -237,115 +236,6 @@ async def test_progress_failure_and_recovery(catalog: Catalog) -> None:
     assert track["status"] == "indexed"
     assert "failure_reason" not in track
     assert await catalog.count_tracks("alice", status="indexed") == 1
-
-
-# --- vectors -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def vectors(tmp_path: Path) -> AsyncIterator[VectorIndex]:
-    index = await VectorIndex.open(Settings(data_dir=str(tmp_path), qdrant_collection="tracks"))
-    await index.ensure_collection("alice")
-    await index.ensure_collection("alice")  # idempotent
-    try:
-        yield index
-    finally:
-        await index.close()
-
-
-def _unit(seed: int, dim: int = AUDIO_VECTOR_DIM) -> list[float]:
-    vector = np.random.default_rng(seed).normal(size=dim)
-    return [float(x) for x in vector / np.linalg.norm(vector)]
-
-
-def _payload(tempo: float, key: str, mood: list[str], duration: float = 180.0) -> dict[str, object]:
-    return {"tempo_bpm": tempo, "key": key, "mode": "minor", "mood": mood, "duration_s": duration}
-
-
-async def test_upsert_replaces_one_point(vectors: VectorIndex) -> None:
-    pid = await vectors.upsert("alice", "trk1", _unit(1), None, _payload(120, "A", ["calm"]))
-    assert pid == point_id("alice", "trk1") != point_id("bob", "trk1")
-    semantic = _unit(2, SEMANTIC_VECTOR_DIM)
-    await vectors.upsert("alice", "trk1", _unit(1), semantic, _payload(121, "A", ["happy"]))
-    assert await vectors.count() == 1
-    stored = await vectors.get("alice", "trk1")
-    assert stored is not None
-    named, payload = stored
-    assert set(named) == {"audio", "semantic"}
-    assert np.allclose(named["semantic"], semantic, atol=1e-6)
-    assert payload["tempo_bpm"] == 121
-    assert (payload["tenant"], payload["track_id"]) == ("alice", "trk1")
-    assert await vectors.get("bob", "trk1") is None
-
-
-async def test_search_is_isolated_per_tenant(vectors: VectorIndex) -> None:
-    query = _unit(7)
-    await vectors.upsert("alice", "a1", _unit(1), None, _payload(120, "A", ["calm"]))
-    await vectors.upsert("bob", "b1", query, None, _payload(120, "A", ["calm"]))  # the best match
-    hits = await vectors.search("alice", "audio", query, k=10)
-    assert [hit.track_id for hit in hits] == ["a1"]
-    assert hits[0].payload["tenant"] == "alice"
-    assert [hit.track_id for hit in await vectors.search("bob", "audio", query, k=10)] == ["b1"]
-    assert (await vectors.search("carol", "audio", query, k=10)) == []
-    assert (await vectors.count("alice"), await vectors.count("bob"), await vectors.count()) == (
-        1,
-        1,
-        2,
-    )
-
-
-async def test_search_filters(vectors: VectorIndex) -> None:
-    tracks = {
-        "slow": _payload(80, "C", ["calm", "dark"], duration=60),
-        "mid": _payload(120, "A", ["happy"], duration=200),
-        "fast": _payload(174, "A", ["energetic", "dark"], duration=300),
-    }
-    for seed, (track_id, payload) in enumerate(tracks.items()):
-        semantic = _unit(seed, SEMANTIC_VECTOR_DIM) if track_id != "slow" else None
-        await vectors.upsert("alice", track_id, _unit(seed), semantic, payload)
-
-    async def found(vector_name: str = "audio", **filters: object) -> set[str]:
-        dim = AUDIO_VECTOR_DIM if vector_name == "audio" else SEMANTIC_VECTOR_DIM
-        exclude = filters.pop("exclude", None)
-        hits = await vectors.search(
-            "alice",
-            vector_name,
-            _unit(99, dim),
-            k=10,
-            filters=filters,
-            exclude_track_id=exclude,  # type: ignore[arg-type]
-        )
-        return {hit.track_id for hit in hits}
-
-    assert await found() == {"slow", "mid", "fast"}
-    assert await found(tempo_min=100) == {"mid", "fast"}
-    assert await found(tempo_min=100, tempo_max=150) == {"mid"}
-    assert await found(duration_max=250, tempo_min=None) == {"slow", "mid"}
-    assert await found(key="A") == {"mid", "fast"}
-    assert await found(mode="major") == set()
-    assert await found(mood="dark") == {"slow", "fast"}
-    assert await found(mood=["happy", "calm"]) == {"slow", "mid"}
-    assert await found(genre="techno") == set()
-    assert await found(exclude="mid") == {"slow", "fast"}
-    assert await found("semantic") == {"mid", "fast"}  # "slow" has no semantic vector
-    with pytest.raises(ValueError, match="unknown search filter"):
-        await found(bpm=120)
-    with pytest.raises(ValueError, match="unknown vector"):
-        await vectors.search("alice", "lyrics", _unit(1), k=1)
-
-
-async def test_delete_and_drop(vectors: VectorIndex) -> None:
-    await vectors.upsert("alice", "trk1", _unit(1), None, _payload(120, "A", ["calm"]))
-    await vectors.upsert("alice", "trk2", _unit(2), None, _payload(120, "A", ["calm"]))
-    await vectors.delete("alice", "trk1")
-    await vectors.delete("alice", "trk1")  # idempotent
-    assert await vectors.get("alice", "trk1") is None
-    assert await vectors.count("alice") == 1
-    await vectors.drop()
-    assert await vectors.count() == 0
-    assert await vectors.search("alice", "audio", _unit(1), k=5) == []
-    await vectors.upsert("alice", "trk3", _unit(3), None, _payload(120, "A", ["calm"]))
-    assert await vectors.count("alice") == 1  # a dropped collection comes back on upsert
 
 
 async def test_status_never_moves_back_in_the_pipeline(catalog: Catalog) -> None:
