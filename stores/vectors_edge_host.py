@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import qdrant_edge as edge
 
@@ -109,9 +109,9 @@ def retrieve(name: str, pid: str) -> StoredPoint | None:
     records = _shard(name).retrieve([pid], with_payload=True, with_vector=True)
     if not records:
         return None
-    vectors = records[0].vector
-    assert isinstance(vectors, dict)  # every point is written with named vectors
-    return {key: list(value) for key, value in vectors.items()}, records[0].payload or {}
+    # every point is written with named dense vectors
+    vectors = cast("dict[str, list[float]]", records[0].vector)
+    return dict(vectors), records[0].payload or {}
 
 
 def delete(name: str, pid: str) -> None:

@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,15 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
 from schemas.settings import Settings
 from stores import vectors_edge_host
-from stores.vectors import Match, Range, VectorIndex, build_conditions, point_id
+from stores.vectors import (
+    PAYLOAD_INDEXES,
+    Condition,
+    Match,
+    Range,
+    VectorIndex,
+    build_conditions,
+    point_id,
+)
 from stores.vectors_edge import EDGE_DIR, EdgeBackend
 from stores.vectors_server import ServerBackend, collection_config, to_filter
 
@@ -164,7 +173,7 @@ def test_filters_become_conditions() -> None:
 
 
 def test_both_backends_build_the_same_filter() -> None:
-    conditions = [
+    conditions: list[Condition] = [
         Match("key", ("A",)),
         Match("mood", ("calm", "dark")),
         Range("duration_s", lte=60),
@@ -210,14 +219,19 @@ async def test_edge_indexes_every_filtered_field(tmp_path: Path) -> None:
     try:
         schema = shard.info().payload_schema
         assert {field: info.data_type for field, info in schema.items()} == {
-            field: vectors_edge_host._SCHEMAS[kind]
-            for field, kind in vectors_edge_host.PAYLOAD_INDEXES.items()
+            field: vectors_edge_host._SCHEMAS[kind] for field, kind in PAYLOAD_INDEXES.items()
         }
     finally:
         shard.close()
 
 
 # --- migration from qdrant-client local mode ---------------------------------------------------
+
+
+def _vectors(seed: int) -> dict[str, Any]:
+    """An audio vector, and a semantic one for odd seeds."""
+    semantic = {"semantic": _unit(seed, SEMANTIC_VECTOR_DIM)} if seed % 2 else {}
+    return {"audio": _unit(seed)} | semantic
 
 
 def _write_local_mode(folder: Path, tracks: dict[str, int]) -> None:
@@ -230,8 +244,7 @@ def _write_local_mode(folder: Path, tracks: dict[str, int]) -> None:
             [
                 models.PointStruct(
                     id=point_id("alice", track_id),
-                    vector={"audio": _unit(seed)}
-                    | ({"semantic": _unit(seed, SEMANTIC_VECTOR_DIM)} if seed % 2 else {}),
+                    vector=_vectors(seed),
                     payload=_payload(90 + seed, "A", ["calm"]) | {"track_id": track_id},
                 )
                 for track_id, seed in tracks.items()
@@ -297,7 +310,7 @@ async def test_a_failed_migration_keeps_the_old_folder(tmp_path: Path) -> None:
 # --- the event loop stays free -----------------------------------------------------------------
 
 
-async def _ticks_while(work: asyncio.Future[object]) -> int:
+async def _ticks_while(work: asyncio.Future[Any]) -> int:
     """How often a 1-ms sleeper on this event loop woke up before `work` finished."""
     ticks = 0
     while not work.done():
