@@ -23,6 +23,7 @@ from bench.accuracy import accuracy_table, measure_accuracy
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.report import markdown_table, phase, verdict
+from bench.scale import measure_scale, scale_table
 from bench.search import measure_search, search_table
 
 RESULTS = Path(__file__).parent / "results"
@@ -39,6 +40,8 @@ FULL = {
     "search_budget_s": 60.0,
     "progress_tracks": 10,
     "upload_mb": 1000,
+    "scale_sizes": [10_000, 100_000],
+    "scale_queries": 200,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -49,6 +52,8 @@ QUICK = FULL | {
     "search_queries": 30,
     "progress_tracks": 4,
     "upload_mb": 1000,
+    "scale_sizes": [1_000, 5_000],
+    "scale_queries": 50,
 }
 
 
@@ -114,6 +119,10 @@ async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+async def _scale(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return await measure_scale(work, args.scale_sizes, args.scale_queries, args.seed)
+
+
 async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "progress": await measure_progress_latency(work, args.progress_tracks, 10.0),
@@ -133,6 +142,7 @@ SECTIONS = {
     "accuracy": Section(_accuracy, accuracy_table),
     "search": Section(_search, search_table),
     "gateway": Section(_gateway, _gateway_table),
+    "scale": Section(_scale, scale_table),
 }
 
 
@@ -184,6 +194,10 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds of timed queries per kind and size after which a kind stops early",
     )
+    parser.add_argument(
+        "--scale-sizes", type=_sizes, help="one user's library sizes, e.g. 10000,100000"
+    )
+    parser.add_argument("--scale-queries", type=int, help="timed queries per kind and size")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 
