@@ -120,7 +120,9 @@ async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _scale(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    return await measure_scale(work, args.scale_sizes, args.scale_queries, args.seed)
+    return await measure_scale(
+        work, args.scale_sizes, args.scale_queries, args.search_budget_s, args.seed
+    )
 
 
 async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
