@@ -8,11 +8,13 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+from schemas.api import SearchFilters
 from schemas.events import Progress, ProgressState
 from schemas.settings import Settings
 from stores.blobs import BlobNotFound, BlobStore, LocalBlobStore, S3BlobStore, open_blob_store
@@ -179,6 +181,7 @@ async def test_upsert_is_idempotent(catalog: Catalog) -> None:
         "filename": "a.wav",
         "sha256": "ab",
         "features": {"tempo_bpm": 120.0},
+        "keywords": ["a", "wav"],  # the words of its file name (and tags), for keyword search
     }
     assert await catalog.get_track("bob", "trk1") is None
     assert await catalog.count_tracks() == 2
@@ -256,3 +259,56 @@ async def test_a_deleted_track_is_not_brought_back(catalog: Catalog) -> None:
     assert await catalog.get_track("alice", "trk1") is None
     assert await catalog.is_deleted("alice", "trk1")
     assert not await catalog.is_deleted("alice", "trk2")
+
+
+async def _track(catalog: Catalog, n: int, filename: str, at: float, tags: dict[str, Any]) -> str:
+    track_id = f"trk{n}"
+    fields = {"filename": filename, "sha256": f"{n:064x}", "created_at": at}
+    assert await catalog.create_track("alice", track_id, fields) is None
+    if tags:
+        await catalog.upsert_track("alice", track_id, {"filename": filename, "tags": tags})
+    return track_id
+
+
+async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog) -> None:
+    calm_piano = {"mood": ["calm"], "genre": ["piano"], "description": "A calm piano piece"}
+    await _track(catalog, 1, "Night_Piano.flac", 1.0, calm_piano)
+    await _track(catalog, 2, "calm-waves.wav", 2.0, {"mood": ["calm"], "genre": ["ambient"]})
+    await _track(catalog, 3, "C#_minor loop.mp3", 3.0, {})
+    await _track(catalog, 4, "calmness.mp3", 4.0, {})  # "calm" is a word, not a substring
+    stored = await catalog.get_track("alice", "trk1")
+    assert stored is not None
+    assert stored["keywords"] == ["night", "piano", "flac", "a", "calm", "piece"]
+    found = await catalog.keyword_search("alice", ["calm", "piano"], SearchFilters(), 10)
+    assert [(doc["track_id"], matched) for doc, matched in found] == [("trk1", 2), ("trk2", 1)]
+    assert [
+        d["track_id"] for d, _ in await catalog.keyword_search("alice", ["c#"], SearchFilters(), 5)
+    ] == ["trk3"]
+    limited = await catalog.keyword_search("alice", ["calm"], SearchFilters(), 1)
+    assert [doc["track_id"] for doc, _ in limited] == ["trk2"]  # equal matches: newest first
+    listed, _ = await catalog.list_tracks(
+        "alice", SearchFilters(), words=["calm", "piano"], status=None, cursor=None, limit=10
+    )
+    assert [doc["track_id"] for doc in listed] == ["trk1"]  # a listing needs every word
+
+    await catalog.tracks.update_one({"track_id": "trk2"}, {"$unset": {"keywords": ""}})
+    await catalog.ensure_indexes()  # an older catalog gets its words
+    again = await catalog.get_track("alice", "trk2")
+    assert again is not None
+    assert again["keywords"] == ["calm", "waves", "wav", "ambient"]
+
+
+async def test_cursor_pages_cover_every_track_once(catalog: Catalog) -> None:
+    times = [5.0, 5.0, 5.0, 4.0, 3.0, 3.0, 2.0]  # ties on created_at are ordered by track_id
+    for n, at in enumerate(times):
+        await _track(catalog, n, f"t{n}.wav", at, {})
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await catalog.list_tracks(
+            "alice", SearchFilters(), words=[], status=None, cursor=cursor, limit=2
+        )
+        seen += [doc["track_id"] for doc in page]
+        if cursor is None:
+            break
+    assert seen == ["trk2", "trk1", "trk0", "trk3", "trk5", "trk4", "trk6"]
