@@ -42,7 +42,7 @@ from gateway.search.fusion import fuse
 from handlers.indexing.core import catalog_fields, vector_payload
 from schemas.api import SearchFilters
 from schemas.settings import settings_from_env
-from stores.catalog import Catalog
+from stores.catalog import Catalog, upload_document
 from stores.catalog_queries import keywords
 from stores.embedded_mongo import start_embedded_mongo
 from stores.vectors import AUDIO, SEMANTIC, VectorIndex
@@ -114,11 +114,7 @@ class _Scale:
                 documents.append((event.track.track_id, catalog_fields(event) | upload))
             # documents exactly as Catalog.create_track writes them, in one insert per batch
             await self.catalog.tracks.insert_many(
-                [
-                    fields
-                    | {"_id": f"{TENANT}:{fields['sha256']}", "tenant": TENANT, "track_id": tid}
-                    for tid, fields in documents
-                ]
+                [upload_document(TENANT, tid, fields) for tid, fields in documents]
             )
             writes += time.perf_counter() - began
         began = time.perf_counter()
@@ -198,7 +194,9 @@ class _Scale:
         page, following = await self.catalog.list_tracks(
             TENANT, SearchFilters(), words=[], status=None, cursor=cursor, limit=PAGE
         )
-        if following is not None:
+        if following is None:
+            self.cursors.clear()  # past the last page: start again from the first
+        else:
             self.cursors.append(following)
         return len(page)
 

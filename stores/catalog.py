@@ -102,6 +102,16 @@ _KEYWORD_SOURCES = {"filename": True, "tags": True}
 BACKFILL_BATCH = 500
 
 
+def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
+    """The document recording an upload (see Catalog.create_track)."""
+    return fields | {
+        "_id": f"{tenant}:{fields['sha256']}",
+        "tenant": tenant,
+        "track_id": track_id,
+        "keywords": keyword_tokens(fields),
+    }
+
+
 class Catalog:
     """Tracks of every tenant; `db` is exposed for the other catalog collections (users, keys)."""
 
@@ -176,12 +186,7 @@ class Catalog:
         The document `_id` is `tenant:sha256`, so the same bytes uploaded twice by one tenant
         (even concurrently) map to one track: the second insert fails on the unique `_id`.
         """
-        document = fields | {
-            "_id": f"{tenant}:{fields['sha256']}",
-            "tenant": tenant,
-            "track_id": track_id,
-            "keywords": keyword_tokens(fields),
-        }
+        document = upload_document(tenant, track_id, fields)
         try:
             await self.tracks.insert_one(document)
         except DuplicateKeyError:
