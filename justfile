@@ -26,7 +26,7 @@ setup:
     {{py}} -m pip install --quiet --no-deps "open-clip-torch>=3.3" "timm>=1.0" "torchvision==0.28.0"
     echo "$want" > "$stamp"
 
-# Run the whole system on its embedded default (NATS, Mongo-protocol server, Qdrant local, blob folder).
+# Run the whole system on its embedded default (NATS, Mongo-protocol server, Qdrant Edge, blob folder).
 up *ARGS: setup
     {{venv}}/bin/tonestream up {{ARGS}}
 

@@ -121,7 +121,12 @@ async def _search(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 async def _scale(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return await measure_scale(
-        work, args.scale_sizes, args.scale_queries, args.search_budget_s, args.seed
+        work,
+        args.scale_sizes,
+        args.scale_queries,
+        args.search_budget_s,
+        seed=args.seed,
+        catalog_max=args.scale_catalog_max,
     )
 
 
@@ -200,6 +205,11 @@ def _parser() -> argparse.ArgumentParser:
         "--scale-sizes", type=_sizes, help="one user's library sizes, e.g. 10000,100000"
     )
     parser.add_argument("--scale-queries", type=int, help="timed queries per kind and size")
+    parser.add_argument(
+        "--scale-catalog-max",
+        type=int,
+        help="catalog documents at most (default: the largest scale size)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

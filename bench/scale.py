@@ -18,6 +18,8 @@ follows a pause in writes. Then latency p50/p95/p99 of:
 and RSS (this process; Edge's owning process), and the event loop's largest stall while a burst
 of concurrent searches runs (a 5-ms ticker on the loop that the gateway's SSE streams share).
 
+`catalog_max` stops the catalog growing at that many documents (its kinds are then measured only
+at sizes it reached): the embedded SecantusDB server is pure Python and slow to fill.
 A 1M-track run needs a Qdrant server (and a MongoDB): point TONESTREAM_QDRANT_URL and
 TONESTREAM_MONGO_URL at them and pass `--scale-sizes 1000000` (see the README).
 """
@@ -58,6 +60,7 @@ WARMUP = 3
 MIN_QUERIES = 20
 TICK_S = 0.005
 KINDS = ("similar", "filtered", "fused", "text", "list", "paging")
+CATALOG_KINDS = frozenset({"text", "list", "paging"})
 LABELS = {
     "similar": "similar",
     "filtered": "filtered similar (BPM + key + mood)",
@@ -78,9 +81,11 @@ def _rss_mb(pid: int) -> float:
 
 
 class _Scale:
-    def __init__(self, index: VectorIndex, catalog: Catalog, seed: int) -> None:
+    def __init__(self, index: VectorIndex, catalog: Catalog, seed: int, catalog_max: int) -> None:
         self.index = index
         self.catalog = catalog
+        self.catalog_max = catalog_max
+        self.documents = 0
         self.library = Library(seed, TENANT)
         self.rng = np.random.default_rng(seed + 1)
         self.cursors: list[str] = []
@@ -103,7 +108,7 @@ class _Scale:
                 ],
             )
             documents = []
-            for event, _, _ in batch:
+            for event, _, _ in batch[: max(0, self.catalog_max - self.documents)]:
                 created_at += 1.0
                 upload = {
                     "filename": event.track.filename,
@@ -112,10 +117,11 @@ class _Scale:
                     "created_at": created_at,
                 }
                 documents.append((event.track.track_id, catalog_fields(event) | upload))
-            # documents exactly as Catalog.create_track writes them, in one insert per batch
-            await self.catalog.tracks.insert_many(
-                [upload_document(TENANT, tid, fields) for tid, fields in documents]
-            )
+            if documents:  # as Catalog.create_track writes them, in one insert per batch
+                await self.catalog.tracks.insert_many(
+                    [upload_document(TENANT, tid, fields) for tid, fields in documents]
+                )
+                self.documents += len(documents)
             writes += time.perf_counter() - began
         began = time.perf_counter()
         await self.index.optimize()
@@ -272,7 +278,13 @@ async def _stores(work: Path) -> AsyncIterator[tuple[VectorIndex, Catalog]]:
 
 
 async def measure_scale(
-    work: Path, sizes: list[int], queries: int, budget_s: float = 60.0, seed: int = 0
+    work: Path,
+    sizes: list[int],
+    queries: int,
+    budget_s: float = 60.0,
+    *,
+    seed: int = 0,
+    catalog_max: int | None = None,
 ) -> dict[str, Any]:
     """Build time, latency per kind, RSS and loop stall at each size (ascending, one library)."""
     runs: dict[str, Any] = {}
@@ -280,11 +292,13 @@ async def measure_scale(
         edge = isinstance(index.backend, EdgeBackend)
         owner = await index.backend.pid() if isinstance(index.backend, EdgeBackend) else None
         rss_start = {"main": _rss_mb(os.getpid())} | ({"edge": _rss_mb(owner)} if owner else {})
-        scale = _Scale(index, catalog, seed)
+        scale = _Scale(index, catalog, seed, max(sizes) if catalog_max is None else catalog_max)
         for size in sorted(sizes):
             with phase(f"scale: library grows to {size} tracks"):
                 run: dict[str, Any] = {"build": await scale.grow(size)}
             for kind in KINDS:
+                if kind in CATALOG_KINDS and scale.documents < size:
+                    continue  # the catalog stopped growing at catalog_max
                 with phase(f"scale: {LABELS[kind]} at {size} tracks"):
                     run[kind] = await _latency(getattr(scale, kind), queries, budget_s)
             with phase(f"scale: {BURST} concurrent searches at {size} tracks"):
@@ -293,7 +307,10 @@ async def measure_scale(
             if owner:
                 run["rss_mb"]["edge"] = round(_rss_mb(owner))
             run["count"] = await index.count(TENANT)
+            run["documents"] = scale.documents
             runs[str(size)] = run
+            partial = {"backend": "", "k": K, "rss_start_mb": rss_start, "sizes": {str(size): run}}
+            print(scale_table(partial), flush=True)  # each size's figures as soon as they exist
     backend = "Qdrant Edge (owning process)" if edge else "Qdrant server"
     return {"backend": backend, "k": K, "rss_start_mb": rss_start, "sizes": runs}
 
@@ -316,6 +333,12 @@ def scale_table(result: dict[str, Any]) -> str:
             )
         )
         for kind in KINDS:
+            if kind not in run:
+                documents = run["documents"]
+                rows.append(
+                    (f"{LABELS[kind]} at {at}", f"not measured ({documents} documents)", "—")
+                )
+                continue
             stats = run[kind]
             target = "—"
             if kind in TARGETS_MS and int(size) == TARGET_SIZE:
