@@ -269,7 +269,8 @@ async def _stores(work: Path) -> AsyncIterator[tuple[VectorIndex, Catalog]]:
             mongo_url = mongo.uri
         catalog = await Catalog.open(mongo_url, f"bench-scale-{os.getpid()}")
         stack.push_async_callback(catalog.close)
-        stack.push_async_callback(catalog.client.drop_database, catalog.db.name)
+        if settings.mongo_url:  # an embedded server's folder goes with the work dir
+            stack.push_async_callback(catalog.client.drop_database, catalog.db.name)
         await catalog.ensure_indexes()
         index = await VectorIndex.open(settings)
         stack.push_async_callback(index.close)
