@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -32,7 +32,6 @@ from stores.vectors_migrate import LOCAL_MODE_DIR, migrate_local_mode
 EDGE_DIR = "qdrant-edge"
 OPTIMIZE_AFTER_S = 2.0
 
-P = ParamSpec("P")
 T = TypeVar("T")
 log = structlog.get_logger("tonestream.vectors")
 
@@ -63,9 +62,8 @@ class EdgeBackend:
             raise
         return backend
 
-    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        if kwargs:
-            raise TypeError("host calls take positional arguments")
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the owning process; the loop awaits the answer."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     def _written(self) -> None:
