@@ -32,7 +32,7 @@ setup:
     [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || echo "note: the accuracy bench's validation split needs FluidR3_GM.sf2: apt-get install fluid-soundfont-gm"
     echo "$want" > "$stamp"
 
-# Run the whole system on its embedded default (NATS, Mongo-protocol server, Qdrant local, blob folder).
+# Run the whole system on its embedded default (NATS, Mongo-protocol server, Qdrant Edge, blob folder).
 up *ARGS: setup
     {{venv}}/bin/tonestream up {{ARGS}}
 

@@ -26,6 +26,7 @@ from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.loudness import loudness_table, measure_loudness
 from bench.report import markdown_table, phase, verdict
+from bench.scale import measure_scale, scale_table
 from bench.search import measure_search, search_table
 from bench.similarity import measure_similarity, similarity_table
 from schemas.settings import settings_from_env
@@ -53,6 +54,8 @@ FULL = {
     "fault_seconds": 5.0,
     "similarity_variants": 6,
     "similarity_seconds": 30.0,
+    "scale_sizes": [10_000, 100_000],
+    "scale_queries": 200,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -71,6 +74,8 @@ QUICK = FULL | {
     "cluster_tracks": 20,
     "similarity_variants": 3,
     "similarity_seconds": 15.0,
+    "scale_sizes": [1_000, 5_000],
+    "scale_queries": 50,
 }
 
 
@@ -198,6 +203,17 @@ async def _similarity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return measure_similarity(args.similarity_variants, args.similarity_seconds, patches)
 
 
+async def _scale(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return await measure_scale(
+        work,
+        args.scale_sizes,
+        args.scale_queries,
+        args.search_budget_s,
+        seed=args.seed,
+        catalog_max=args.scale_catalog_max,
+    )
+
+
 async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "progress": await measure_progress_latency(work, args.progress_tracks, 10.0),
@@ -220,6 +236,7 @@ SECTIONS = {
     "similarity": Section(_similarity, similarity_table),
     "gateway": Section(_gateway, _gateway_table),
     "faults": Section(_faults, _faults_table),
+    "scale": Section(_scale, scale_table),
 }
 
 
@@ -295,6 +312,15 @@ def _parser() -> argparse.ArgumentParser:
         "--similarity-variants", type=int, help="renders per style in the similarity corpus"
     )
     parser.add_argument("--similarity-seconds", type=float, help="length of each style render")
+    parser.add_argument(
+        "--scale-sizes", type=_sizes, help="one user's library sizes, e.g. 10000,100000"
+    )
+    parser.add_argument("--scale-queries", type=int, help="timed queries per kind and size")
+    parser.add_argument(
+        "--scale-catalog-max",
+        type=int,
+        help="catalog documents at most (default: the largest scale size)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

@@ -1,8 +1,8 @@
 """Search latency: the real vector index at growing library sizes, for each kind of search.
 
 People judge a library tool by how fast "more like this" answers, so this times the index calls
-the gateway makes — through `stores.vectors.VectorIndex` on Qdrant local mode on disk, the
-embedded default — at each requested size, growing one collection (1k, then 10k, then 50k
+the gateway makes — through `stores.vectors.VectorIndex` on Qdrant Edge, the embedded default
+— at each requested size, growing one collection (1k, then 10k, then 50k
 tracks) rather than rebuilding it. Four kinds of query, each timed end to end in the index:
 
 - similar-track: fetch the track's stored `audio` vector, its k nearest excluding itself;
@@ -19,16 +19,14 @@ embeddings of tag captions do. Every track belongs to one tenant, so every query
 
 Each kind gets WARMUP_QUERIES untimed queries, then up to `queries` timed ones — fewer (never
 under MIN_QUERIES) once it has spent its time budget at that size; the table shows how many.
-Tracks go in one `VectorIndex.upsert` at a time, as the indexing stage writes them: local mode
-commits every point to SQLite on its own, even inside one batched call, so batching would save
-only the per-call overhead (≈ 20 % on an idle disk), not the commits.
+Tracks go in one `VectorIndex.upsert` at a time, as the indexing stage writes them; each size
+is measured after the index has been optimized (HNSW built), as it is once writes pause.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -76,11 +74,12 @@ KIND_LABELS = {
 }
 
 
-class _Library:
+class Library:
     """Synthetic tracks, made on demand; remembers their ids and the semantic style centres."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, tenant: str = TENANT) -> None:
         self.rng = np.random.default_rng(seed)
+        self.tenant = tenant
         self.track_ids: list[str] = []
         self.styles: dict[tuple[str, str], npt.NDArray[np.float64]] = {}
         self.penultimate = penultimate_stats()
@@ -128,15 +127,25 @@ class _Library:
 
     def track(self) -> tuple[str, list[float], list[float], dict[str, Any]]:
         """(track id, audio vector, semantic vector, payload) of a new track."""
+        event, audio, semantic = self.embedded()
+        return event.track.track_id, audio, semantic, vector_payload(event)
+
+    def embedded(self) -> tuple[Embedded, list[float], list[float]]:
+        """A new track's `embedded` event, with its audio and semantic vectors beside it."""
         track_id = self.rng.bytes(16).hex()
         filename = f"track-{len(self.track_ids):05d}.flac"
         features = self._features()
         scores = self._scores()
         tags = heuristic_tags(features, scores, filename=filename)
         event = Embedded(
-            track=TrackRef(track_id=track_id, tenant=TENANT, blob_key=f"{TENANT}/{track_id}"),
+            track=TrackRef(
+                track_id=track_id,
+                tenant=self.tenant,
+                blob_key=f"{self.tenant}/{track_id}",
+                filename=filename,
+            ),
             audio=DecodedAudio(
-                analysis_key=f"{TENANT}/{track_id}/analysis.flac",
+                analysis_key=f"{self.tenant}/{track_id}/analysis.flac",
                 sample_rate=22050,
                 duration_s=features.duration_s,
                 source_format="FLAC",
@@ -150,7 +159,7 @@ class _Library:
         )
         self.track_ids.append(track_id)
         semantic = self.style_vector(((tags.mood[:1] or [""])[0], (tags.genre[:1] or [""])[0]))
-        return track_id, audio_vector(scores), semantic, vector_payload(event)
+        return event, audio_vector(scores), semantic
 
     def text_query(self) -> list[float]:
         """What a sentence naming one of the library's styles embeds to."""
@@ -164,7 +173,7 @@ class _Library:
 class _Queries:
     """The four kinds of query; each returns the track ids found, best first."""
 
-    def __init__(self, index: VectorIndex, library: _Library) -> None:
+    def __init__(self, index: VectorIndex, library: Library) -> None:
         self.index = index
         self.library = library
 
@@ -215,7 +224,7 @@ class _Queries:
 
 
 async def _time_kind(
-    query: Callable[[str], Awaitable[list[str]]], library: _Library, count: int, budget_s: float
+    query: Callable[[str], Awaitable[list[str]]], library: Library, count: int, budget_s: float
 ) -> dict[str, Any]:
     """Latency percentiles of up to `count` queries after WARMUP_QUERIES untimed ones; past
     `budget_s` it stops early (after MIN_QUERIES at least), so a slow size cannot stall a run."""
@@ -241,28 +250,26 @@ async def _time_kind(
     }
 
 
-async def _grow(index: VectorIndex, library: _Library, size: int) -> float:
+async def _grow(index: VectorIndex, library: Library, size: int) -> float:
     """Upsert tracks until the index holds `size`; returns milliseconds per upsert call."""
     added = size - len(library.track_ids)
     spent = 0.0
-    with warnings.catch_warnings():
-        # local mode advises a server past 20k points; measuring that cost is this section's job
-        warnings.filterwarnings("ignore", "Local mode is not recommended", UserWarning)
-        for _ in range(added):
-            track_id, audio, semantic, payload = library.track()
-            began = time.perf_counter()
-            await index.upsert(TENANT, track_id, audio, semantic, payload)
-            spent += time.perf_counter() - began
+    for _ in range(added):
+        track_id, audio, semantic, payload = library.track()
+        began = time.perf_counter()
+        await index.upsert(TENANT, track_id, audio, semantic, payload)
+        spent += time.perf_counter() - began
+    await index.optimize()
     return 1000 * spent / max(added, 1)
 
 
 async def measure_search(
     work: Path, sizes: list[int], queries: int, budget_s: float = 60.0, seed: int = 0
 ) -> dict[str, Any]:
-    """Latency per kind of query at each size (ascending), on one growing local-mode index."""
+    """Latency per kind of query at each size (ascending), on one growing Edge index."""
     settings = settings_from_env({}, data_dir=str(work / "search"))
     index = await VectorIndex.open(settings)
-    library = _Library(seed)
+    library = Library(seed)
     ask = _Queries(index, library)
     runs: dict[str, Any] = {}
     try:
@@ -278,7 +285,7 @@ async def measure_search(
             runs[str(size)] = run
     finally:
         await index.close()
-    return {"backend": "Qdrant local mode on disk", "k": K, "sizes": runs}
+    return {"backend": "Qdrant Edge", "k": K, "sizes": runs}
 
 
 def search_table(result: dict[str, Any]) -> str:

@@ -1,8 +1,8 @@
 """`tonestream up`: the whole system on its embedded default, in one process plus its children.
 
-nats-server (JetStream under the data dir), the Mongo-protocol catalog server, Qdrant local mode,
-the blob folder, every pipeline stage with a worker pool sized to the cores, and the gateway
-(uvicorn in this event loop, see cli/serve.py).
+nats-server (JetStream under the data dir), the Mongo-protocol catalog server, Qdrant Edge (in
+its owning process), the blob folder, every pipeline stage with a worker pool sized to the cores,
+and the gateway (uvicorn in this event loop, see cli/serve.py).
 First start creates a local admin and API key (data dir, 0600) for the CLI. Ctrl-C / SIGTERM
 stops the gateway first, then the stages (in-flight messages finish or stay unacked for
 redelivery), then the servers; starting again resumes from the log.
@@ -62,7 +62,7 @@ async def running_system(settings: Settings) -> AsyncIterator[Worker]:
 
 @contextlib.asynccontextmanager
 async def running_gateway(worker: Worker) -> AsyncIterator[str]:
-    """The gateway on the worker's connections (Qdrant local mode has one owner); yields its URL."""
+    """The gateway on the worker's connections (each Edge shard has one owner); yields its URL."""
     settings = worker.settings
 
     def open_services() -> contextlib.AbstractAsyncContextManager[Services]:

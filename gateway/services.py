@@ -1,7 +1,7 @@
 """Everything a request handler talks to, opened once per gateway and injected into handlers.
 
 `tonestream gateway` opens its own connections from settings; `tonestream up` hands over the
-ones its worker already owns (Qdrant local mode allows a single owner per data directory).
+ones its worker already owns (each Qdrant Edge shard has a single owner).
 """
 
 from __future__ import annotations

@@ -19,14 +19,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from schemas.api import SearchFilters
 from schemas.events import Progress
-from stores.catalog_queries import UPLOADED, after_cursor, encode_cursor, track_query
+from stores.catalog_queries import (
+    UPLOADED,
+    after_cursor,
+    encode_cursor,
+    keyword_tokens,
+    track_query,
+)
 from streams.names import Stage
 
 TRACKS = "tracks"
@@ -97,11 +103,18 @@ def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | N
     return key | _not_after("status_seq", seq), update
 
 
-def _words_matched(document: Document, words: list[str]) -> int:
-    tags = document.get("tags") or {}
-    fields = [document.get("filename", ""), tags.get("description", "")]
-    text = " ".join([*fields, *tags.get("mood", []), *tags.get("genre", [])]).lower()
-    return sum(1 for word in words if word in text)
+_KEYWORD_SOURCES = {"filename": True, "tags": True}
+BACKFILL_BATCH = 500
+
+
+def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
+    """The document recording an upload (see Catalog.create_track)."""
+    return fields | {
+        "_id": f"{tenant}:{fields['sha256']}",
+        "tenant": tenant,
+        "track_id": track_id,
+        "keywords": keyword_tokens(fields),
+    }
 
 
 class Catalog:
@@ -139,10 +152,37 @@ class Catalog:
             [("tenant", ASCENDING), ("created_at", DESCENDING), ("track_id", DESCENDING)],
             name="tenant_created",
         )
+        await self.tracks.create_index(
+            [("tenant", ASCENDING), ("keywords", ASCENDING)], name="tenant_keywords"
+        )
+        await self._backfill_keywords()
+
+    async def _backfill_keywords(self) -> int:
+        """Give tracks written before the `keywords` field existed their words (once)."""
+        missing = self.tracks.find(
+            {"keywords": {"$exists": False}} | UPLOADED, projection=_KEYWORD_SOURCES
+        )
+        updates: list[UpdateOne] = []
+        done = 0
+        async for document in missing:
+            updates.append(
+                UpdateOne(
+                    {"_id": document["_id"]}, {"$set": {"keywords": keyword_tokens(document)}}
+                )
+            )
+            if len(updates) >= BACKFILL_BATCH:
+                done += (await self.tracks.bulk_write(updates)).modified_count
+                updates = []
+        if updates:
+            done += (await self.tracks.bulk_write(updates)).modified_count
+        return done
 
     async def upsert_track(self, tenant: str, track_id: str, fields: Document) -> None:
         """Set `fields` on the track, creating it if needed (tenant and track_id are the key)."""
         key = {"tenant": tenant, "track_id": track_id}
+        if _KEYWORD_SOURCES.keys() & fields.keys():  # the words change with the name or tags
+            stored = await self.tracks.find_one(key, projection=_KEYWORD_SOURCES) or {}
+            fields = fields | {"keywords": keyword_tokens(stored | fields)}
         await self.tracks.update_one(key, {"$set": fields | key}, upsert=True)
 
     async def create_track(self, tenant: str, track_id: str, fields: Document) -> str | None:
@@ -151,11 +191,7 @@ class Catalog:
         The document `_id` is `tenant:sha256`, so the same bytes uploaded twice by one tenant
         (even concurrently) map to one track: the second insert fails on the unique `_id`.
         """
-        document = fields | {
-            "_id": f"{tenant}:{fields['sha256']}",
-            "tenant": tenant,
-            "track_id": track_id,
-        }
+        document = upload_document(tenant, track_id, fields)
         try:
             await self.tracks.insert_one(document)
         except DuplicateKeyError:
@@ -196,14 +232,23 @@ class Catalog:
     async def keyword_search(
         self, tenant: str, words: list[str], filters: SearchFilters, limit: int
     ) -> list[tuple[Document, int]]:
-        """Tracks mentioning any of `words` in file name or tags, most words matched first."""
+        """Tracks with any of `words` among their keywords, most words matched first, then newest;
+        the documents hold `track_id` and `created_at`. The server ranks and cuts the list: only
+        `limit` documents come back, however many match."""
         if not words:
             return []
-        query = track_query(tenant, filters, words=words, any_word=True)
-        documents = await self.tracks.find(query, projection={"_id": False}).to_list(None)
-        scored = [(doc, _words_matched(doc, words)) for doc in documents]
-        scored.sort(key=lambda item: (-item[1], -item[0].get("created_at", 0.0)))
-        return scored[:limit]
+        pipeline: list[Document] = [
+            {"$match": track_query(tenant, filters, words=words, any_word=True)},
+            {"$project": {"_id": False, "track_id": True, "created_at": True, "keywords": True}},
+            {"$addFields": {"matched": {"$size": {"$setIntersection": ["$keywords", words]}}}},
+            {"$sort": {"matched": DESCENDING, "created_at": DESCENDING, "track_id": DESCENDING}},
+            {"$limit": limit},
+        ]
+        found = await self.tracks.aggregate(pipeline)
+        return [
+            ({"track_id": doc["track_id"], "created_at": doc["created_at"]}, int(doc["matched"]))
+            async for doc in found
+        ]
 
     async def get_tracks(self, tenant: str, track_ids: list[str]) -> dict[str, Document]:
         documents = await self.tracks.find(

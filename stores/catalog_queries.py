@@ -32,18 +32,8 @@ _EQUALS = {
 }
 UPLOADED: Document = {"created_at": {"$exists": True}}
 """Tracks the gateway recorded (the status projection alone never sets `created_at`)."""
-KEYWORD_FIELDS = (
-    "filename",
-    "tags.mood",
-    "tags.genre",
-    "tags.description",
-    "audio.metadata.title",
-    "audio.metadata.artist",
-    "audio.metadata.album",
-    "audio.metadata.album_artist",
-    "audio.metadata.genre",
-)
 MAX_KEYWORDS = 16
+_WORD = re.compile(r"[^\W_]+#?")  # letters and digits (a key's sharp kept): "C#_minor" → c#, minor
 
 
 class InvalidCursorError(ValueError):
@@ -65,15 +55,31 @@ def filter_conditions(filters: SearchFilters) -> list[Document]:
     return conditions
 
 
+def _words(text: str) -> list[str]:
+    return list(dict.fromkeys(_WORD.findall(text.lower())))
+
+
 def keywords(text: str) -> list[str]:
     """Lower-case words of a free-text query (at most MAX_KEYWORDS, no duplicates)."""
-    words = dict.fromkeys(re.findall(r"[\w#]+", text.lower()))
-    return list(words)[:MAX_KEYWORDS]
+    return _words(text)[:MAX_KEYWORDS]
 
 
-def _mentions(word: str) -> Document:
-    pattern = {"$regex": re.escape(word), "$options": "i"}
-    return {"$or": [{field: pattern} for field in KEYWORD_FIELDS]}
+_FILE_TAG_WORDS = ("title", "artist", "album", "album_artist", "genre")
+_LABEL_WORDS = ("mood", "genre", "instruments", "vocals")
+
+
+def keyword_tokens(document: Document) -> list[str]:
+    """The words a track is found by — of its file name, its file's own tags (title, artist,
+    album, genre), its labels (mood, genre, instruments, vocals) and description — stored as the
+    document's `keywords` array, so keyword search is a multikey-index lookup rather than a
+    pattern scan over every document."""
+    tags: Document = document.get("tags") or {}
+    file_tags: Document = (document.get("audio") or {}).get("metadata") or {}
+    parts = [document.get("filename", ""), tags.get("description", "")]
+    parts += [str(file_tags.get(name) or "") for name in _FILE_TAG_WORDS]
+    for name in _LABEL_WORDS:
+        parts += tags.get(name) or []
+    return _words(" ".join(parts))
 
 
 def track_query(
@@ -89,8 +95,7 @@ def track_query(
     conditions: list[Document] = [{"tenant": tenant}, UPLOADED]
     conditions.extend(filter_conditions(filters))
     if words:
-        mentions = [_mentions(word) for word in words]
-        conditions.append({"$or": mentions} if any_word else {"$and": mentions})
+        conditions.append({"keywords": {"$in" if any_word else "$all": list(words)}})
     if status is not None:
         conditions.append({"status": status})
     if sha256 is not None:
@@ -109,15 +114,17 @@ def encode_cursor(created_at: float, track_id: str) -> str:
 
 
 def after_cursor(cursor: str) -> Document:
-    """Condition selecting tracks after `cursor` in (created_at, track_id) descending order."""
+    """Condition selecting tracks after `cursor` in (created_at, track_id) descending order;
+    the upper bound on `created_at` lets an index on (tenant, created_at, track_id) seek."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         last = msgspec.json.decode(raw, type=_Cursor)
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
         raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page") from exc
     return {
+        "created_at": {"$lte": last.created_at},
         "$or": [
             {"created_at": {"$lt": last.created_at}},
-            {"created_at": last.created_at, "track_id": {"$lt": last.track_id}},
-        ]
+            {"track_id": {"$lt": last.track_id}},
+        ],
     }

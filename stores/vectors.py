@@ -1,26 +1,21 @@
 """The vector index: one Qdrant collection per tenant, named `audio` and `semantic` vectors.
 
-Qdrant local mode on disk (`data_dir/qdrant`, owned by one process) is the embedded default; a
-Qdrant server is used when `qdrant_url` is set — same code, only the connection differs. Points
-are keyed by `point_id(tenant, track_id)` so re-indexing a track overwrites it (idempotent sink).
-
-A collection per tenant (`<qdrant_collection>-<tenant>`) isolates users by construction, and
-keeps the common query — nearest neighbours with no filter — fast in local mode, which checks
-every filter condition point by point in Python (a tenant filter made a 10k-track similar
-search ~10× slower). The query track itself is dropped from an over-fetched result instead of
-being filtered out. Searches with payload filters (tempo, key…) still pay that per-point cost in
-local mode; a Qdrant server uses its payload indexes.
+Two backends, one behaviour: Qdrant Edge (Qdrant's engine in a process of its own, on disk under
+`data_dir/qdrant-edge`) is the embedded default; a Qdrant server or cluster (qdrant-client) is
+used when `qdrant_url` is set. Everything that is not the connection lives here and is shared:
+collection names, point ids, payload stamping, the query track dropped from an over-fetched
+result, and the filters, built once as backend-neutral conditions (`build_conditions`) that each
+backend translates. Points are keyed by `point_id(tenant, track_id)` so re-indexing a track
+overwrites it (idempotent sink). A collection per tenant isolates users by construction; every
+filtered field has a payload index.
 """
 
 from __future__ import annotations
 
 import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-from qdrant_client import AsyncQdrantClient, models
+from typing import Any, Protocol
 
 from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
 from schemas.settings import Settings
@@ -30,15 +25,16 @@ SEMANTIC = "semantic"
 VECTOR_DIMS = {AUDIO: AUDIO_VECTOR_DIM, SEMANTIC: SEMANTIC_VECTOR_DIM}
 POINT_NAMESPACE = uuid.UUID("5c1d0f3e-7a41-5b6e-9f57-3d2a8c4b1e90")
 
-PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
-    "tenant": models.PayloadSchemaType.KEYWORD,
-    "track_id": models.PayloadSchemaType.KEYWORD,
-    "key": models.PayloadSchemaType.KEYWORD,
-    "mode": models.PayloadSchemaType.KEYWORD,
-    "mood": models.PayloadSchemaType.KEYWORD,
-    "genre": models.PayloadSchemaType.KEYWORD,
-    "tempo_bpm": models.PayloadSchemaType.FLOAT,
-    "duration_s": models.PayloadSchemaType.FLOAT,
+# payload field → index kind ("keyword" or "float"); every field a search filters on
+PAYLOAD_INDEXES: dict[str, str] = {
+    "tenant": "keyword",
+    "track_id": "keyword",
+    "key": "keyword",
+    "mode": "keyword",
+    "mood": "keyword",
+    "genre": "keyword",
+    "tempo_bpm": "float",
+    "duration_s": "float",
 }
 # filter name → (payload field, range bound)
 RANGE_FILTERS: dict[str, tuple[str, str]] = {
@@ -55,26 +51,40 @@ def point_id(tenant: str, track_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Match:
+    """The field equals the value (one value) or any of the values (several)."""
+
+    field: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """gte ≤ field ≤ lte; an absent bound is open."""
+
+    field: str
+    gte: float | None = None
+    lte: float | None = None
+
+
+Condition = Match | Range
+
+
+@dataclass(frozen=True, slots=True)
 class VectorHit:
     track_id: str
     score: float
     payload: dict[str, Any]
 
 
-def _match(field: str, value: str | list[str] | tuple[str, ...]) -> models.FieldCondition:
-    if isinstance(value, str):
-        return models.FieldCondition(key=field, match=models.MatchValue(value=value))
-    return models.FieldCondition(key=field, match=models.MatchAny(any=list(value)))
-
-
-def build_filter(filters: dict[str, Any] | None) -> models.Filter | None:
-    """A Qdrant filter from search filters (None when there are none); unknown names raise
-    ValueError, None values are unset.
+def build_conditions(filters: dict[str, Any] | None) -> list[Condition]:
+    """Conditions, all of which must hold, from search filters; unknown names raise ValueError,
+    None values are unset.
 
     Filters: `tempo_min`/`tempo_max` (BPM) and `duration_min`/`duration_max` (seconds), inclusive;
     `key`, `mode`, `mood`, `genre`: a string, or a list matching any of its values.
     """
-    must: list[models.Condition] = []
+    conditions: list[Condition] = []
     ranges: dict[str, dict[str, float]] = {}
     for name, value in (filters or {}).items():
         if value is None:
@@ -83,70 +93,95 @@ def build_filter(filters: dict[str, Any] | None) -> models.Filter | None:
             field, bound = RANGE_FILTERS[name]
             ranges.setdefault(field, {})[bound] = float(value)
         elif name in MATCH_FILTERS:
-            must.append(_match(name, value))
+            values = (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+            conditions.append(Match(name, values))
         else:
             raise ValueError(f"unknown search filter {name!r}")
-    must.extend(
-        models.FieldCondition(key=field, range=models.Range(**bounds))
-        for field, bounds in ranges.items()
-    )
-    return models.Filter(must=must) if must else None
+    conditions.extend(Range(field, **bounds) for field, bounds in ranges.items())
+    return conditions
+
+
+StoredPoint = tuple[dict[str, list[float]], dict[str, Any]]
+"""A point's named vectors and payload."""
+Point = tuple[str, dict[str, Any], dict[str, Any]]
+"""(point id, named vectors, payload) of a point to write."""
+
+
+class VectorBackend(Protocol):
+    """What a backend does with collections by name; VectorIndex adds tenants and ids."""
+
+    async def collections(self, prefix: str) -> list[str]: ...
+    async def exists(self, name: str) -> bool: ...
+    async def create(self, name: str) -> None:
+        """Create the collection (vectors, payload indexes); no-op when it exists."""
+
+    async def upsert(self, name: str, points: list[Point]) -> None:
+        """Write (point id, named vectors, payload) points, replacing any with the same id."""
+
+    async def retrieve(self, name: str, pid: str) -> StoredPoint | None: ...
+    async def delete(self, name: str, pid: str) -> None: ...
+    async def drop(self, name: str) -> None: ...
+    async def count(self, name: str) -> int: ...
+    async def query(
+        self,
+        name: str,
+        vector_name: str,
+        vector: list[float],
+        conditions: list[Condition],
+        limit: int,
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """(score, payload) of the `limit` nearest points passing every condition, best first."""
+
+    async def optimize(self) -> None:
+        """Build what writes left unindexed (HNSW graphs); a no-op for a server, which does it."""
+
+    async def close(self) -> None: ...
+
+
+Upsert = tuple[str, list[float], list[float] | None, dict[str, Any]]
+"""(track id, audio vector, semantic vector or None, payload) of one track."""
 
 
 class VectorIndex:
-    def __init__(self, client: AsyncQdrantClient, prefix: str) -> None:
-        self.client = client
+    def __init__(self, backend: VectorBackend, prefix: str) -> None:
+        self.backend = backend
         self.prefix = prefix
         self._ready: set[str] = set()  # collections known to exist
 
     @classmethod
     async def open(cls, settings: Settings) -> VectorIndex:
+        """A Qdrant server when `qdrant_url` is set, else Qdrant Edge under the data dir (an old
+        qdrant-client local-mode folder there is migrated first, see stores.vectors_migrate)."""
+        backend: VectorBackend
         if settings.qdrant_url:
-            client = AsyncQdrantClient(
-                url=settings.qdrant_url, api_key=settings.qdrant_api_key or None
-            )
+            from stores.vectors_server import ServerBackend  # noqa: PLC0415 - one backend loads
+
+            backend = ServerBackend.connect(settings.qdrant_url, settings.qdrant_api_key)
         else:
-            client = AsyncQdrantClient(path=str(settings.data_path / "qdrant"))
-        return cls(client, settings.qdrant_collection)
+            from stores.vectors_edge import EdgeBackend  # noqa: PLC0415 - one backend loads
+
+            backend = await EdgeBackend.start(settings.data_path)
+        return cls(backend, settings.qdrant_collection)
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.backend.close()
 
     def collection(self, tenant: str) -> str:
         return f"{self.prefix}-{tenant}"
 
-    async def _collections(self) -> list[str]:
-        response = await self.client.get_collections()
-        return [c.name for c in response.collections if c.name.startswith(f"{self.prefix}-")]
-
     async def _exists(self, name: str) -> bool:
         if name in self._ready:
             return True
-        if await self.client.collection_exists(name):
+        if await self.backend.exists(name):
             self._ready.add(name)
             return True
         return False
 
     async def ensure_collection(self, tenant: str) -> None:
         name = self.collection(tenant)
-        if await self._exists(name):
-            return
-        try:
-            await self.client.create_collection(
-                name,
-                vectors_config={
-                    dim_name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                    for dim_name, dim in VECTOR_DIMS.items()
-                },
-            )
-        except Exception:
-            if not await self.client.collection_exists(name):
-                raise  # else another process created it meanwhile
-        with warnings.catch_warnings():  # local mode says indexes have no effect there; fine
-            warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-            for field, schema in PAYLOAD_INDEXES.items():
-                await self.client.create_payload_index(name, field, schema)
-        self._ready.add(name)
+        if not await self._exists(name):
+            await self.backend.create(name)
+            self._ready.add(name)
 
     async def upsert(
         self,
@@ -157,56 +192,58 @@ class VectorIndex:
         payload: dict[str, Any],
     ) -> str:
         """Replace the track's point (vectors and payload); returns its point id."""
-        pid = point_id(tenant, track_id)
-        vectors: dict[str, Any] = {AUDIO: audio}
-        if semantic is not None:
-            vectors[SEMANTIC] = semantic
-        point = models.PointStruct(
-            id=pid, vector=vectors, payload=payload | {"tenant": tenant, "track_id": track_id}
-        )
+        return (await self.upsert_many(tenant, [(track_id, audio, semantic, payload)]))[0]
+
+    async def upsert_many(self, tenant: str, tracks: Sequence[Upsert]) -> list[str]:
+        """Replace several tracks' points in one write; returns their point ids."""
+        points: list[Point] = []
+        for track_id, audio, semantic, payload in tracks:
+            vectors: dict[str, Any] = {AUDIO: audio}
+            if semantic is not None:
+                vectors[SEMANTIC] = semantic
+            stamped = payload | {"tenant": tenant, "track_id": track_id}
+            points.append((point_id(tenant, track_id), vectors, stamped))
         name = self.collection(tenant)
         await self.ensure_collection(tenant)
         try:
-            await self.client.upsert(name, [point])
+            await self.backend.upsert(name, points)
         except Exception:  # noqa: BLE001 - dropped meanwhile (a rebuild): create it, once more
             self._ready.discard(name)
             await self.ensure_collection(tenant)
-            await self.client.upsert(name, [point])
-        return pid
+            await self.backend.upsert(name, points)
+        return [pid for pid, _, _ in points]
 
-    async def get(
-        self, tenant: str, track_id: str
-    ) -> tuple[dict[str, list[float]], dict[str, Any]] | None:
+    async def get(self, tenant: str, track_id: str) -> StoredPoint | None:
         name = self.collection(tenant)
         if not await self._exists(name):
             return None
-        records = await self.client.retrieve(
-            name, [point_id(tenant, track_id)], with_payload=True, with_vectors=True
-        )
-        if not records:
-            return None
-        # every point is written by upsert: named dense vectors only
-        vectors = cast("dict[str, list[float]]", records[0].vector)
-        return dict(vectors), records[0].payload or {}
+        return await self.backend.retrieve(name, point_id(tenant, track_id))
 
     async def delete(self, tenant: str, track_id: str) -> None:
         name = self.collection(tenant)
         if await self._exists(name):
-            await self.client.delete(name, models.PointIdsList(points=[point_id(tenant, track_id)]))
+            await self.backend.delete(name, point_id(tenant, track_id))
 
     async def drop(self) -> None:
         """Delete every tenant's collection (a rebuild replays `embedded` events afterwards)."""
-        for name in await self._collections():
-            await self.client.delete_collection(name)
+        for name in await self.backend.collections(f"{self.prefix}-"):
+            await self.backend.drop(name)
         self._ready.clear()
 
     async def count(self, tenant: str | None = None) -> int:
-        names = [self.collection(tenant)] if tenant is not None else await self._collections()
+        if tenant is not None:
+            names = [self.collection(tenant)]
+        else:
+            names = await self.backend.collections(f"{self.prefix}-")
         total = 0
         for name in names:
             if await self._exists(name):
-                total += (await self.client.count(name, exact=True)).count
+                total += await self.backend.count(name)
         return total
+
+    async def optimize(self) -> None:
+        """Index what recent writes left unindexed now, rather than when writes pause."""
+        await self.backend.optimize()
 
     async def search(
         self,
@@ -221,27 +258,16 @@ class VectorIndex:
         """The `k` nearest of the tenant's points by `vector_name` that pass `filters`."""
         if vector_name not in VECTOR_DIMS:
             raise ValueError(f"unknown vector {vector_name!r}; expected one of {list(VECTOR_DIMS)}")
-        query_filter = build_filter(filters)
+        conditions = build_conditions(filters)
         name = self.collection(tenant)
         if not await self._exists(name):
             return []
         excluded = (
             {exclude_track_id} if isinstance(exclude_track_id, str) else set(exclude_track_id or ())
         )
-        response = await self.client.query_points(
-            name,
-            query=vector,
-            using=vector_name,
-            query_filter=query_filter,
-            limit=k + len(excluded),
-            with_payload=True,
-        )
+        found = await self.backend.query(name, vector_name, vector, conditions, k + len(excluded))
         hits = [
-            VectorHit(
-                track_id=str((point.payload or {}).get("track_id", "")),
-                score=point.score,
-                payload=point.payload or {},
-            )
-            for point in response.points
+            VectorHit(track_id=str(payload.get("track_id", "")), score=score, payload=payload)
+            for score, payload in found
         ]
         return [hit for hit in hits if hit.track_id not in excluded][:k]

@@ -18,6 +18,8 @@ from bench.accuracy import (
 )
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest
+from bench.scale import KINDS as SCALE_KINDS
+from bench.scale import PAGE, measure_scale, scale_table
 from bench.search import KINDS, K, measure_search, search_table
 from streams.names import Stage
 
@@ -115,6 +117,31 @@ async def test_search_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
         assert run["similar"]["query_track_returned"] == 0
         assert run["filtered"]["query_track_returned"] == 0
     assert "not measured in this run" in search_table(result)
+
+
+async def test_scale_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
+    result = await measure_scale(tmp_path, sizes=[240, 120], queries=5)
+
+    assert result["backend"] == "Qdrant Edge (owning process)"
+    assert list(result["sizes"]) == ["120", "240"]
+    for size, run in result["sizes"].items():
+        assert run["count"] == int(size)
+        assert run["build"]["writes_s"] > 0
+        assert run["build"]["index_build_s"] >= 0
+        for kind in SCALE_KINDS:
+            stats = run[kind]
+            assert stats["queries"] == 5, kind
+            assert 0 < stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"] < 60_000, kind
+        for kind in ("similar", "fused"):
+            assert run[kind]["mean_results"] == K, kind
+        assert 0 < run["filtered"]["mean_results"] <= K
+        assert run["text"]["mean_results"] > 0
+        assert 0 <= run["list"]["mean_results"] <= PAGE
+        assert 0 < run["paging"]["mean_results"] <= PAGE
+        assert run["burst"]["searches"] == 100
+        assert run["burst"]["ticks"] >= 1
+        assert run["rss_mb"]["edge"] > 10
+    assert "event-loop stall during 100 concurrent searches" in scale_table(result)
 
 
 async def test_gateway_benchmark_produces_sane_metrics(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The storage adapters against real servers: moto's S3 and a local folder (the same behavioural
-tests for both), the catalog on SecantusDB, and the vector index in Qdrant local mode."""
+tests for both) and the catalog on SecantusDB (the vector index has its own suite:
+test_vectors.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+from schemas.api import SearchFilters
 from schemas.events import Progress, ProgressState
-from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
 from schemas.settings import Settings
 from stores.blobs import BlobNotFound, BlobStore, LocalBlobStore, S3BlobStore, open_blob_store
 from stores.catalog import Catalog
-from stores.vectors import VectorIndex, point_id
 
 # --- blobs -------------------------------------------------------------------------------------
 
@@ -185,6 +186,7 @@ async def test_upsert_is_idempotent(catalog: Catalog) -> None:
         "filename": "a.wav",
         "sha256": "ab",
         "features": {"tempo_bpm": 120.0},
+        "keywords": ["a", "wav"],  # the words of its file name (and tags), for keyword search
     }
     assert await catalog.get_track("bob", "trk1") is None
     assert await catalog.count_tracks() == 2
@@ -245,115 +247,6 @@ async def test_progress_failure_and_recovery(catalog: Catalog) -> None:
     assert await catalog.count_tracks("alice", status="indexed") == 1
 
 
-# --- vectors -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def vectors(tmp_path: Path) -> AsyncIterator[VectorIndex]:
-    index = await VectorIndex.open(Settings(data_dir=str(tmp_path), qdrant_collection="tracks"))
-    await index.ensure_collection("alice")
-    await index.ensure_collection("alice")  # idempotent
-    try:
-        yield index
-    finally:
-        await index.close()
-
-
-def _unit(seed: int, dim: int = AUDIO_VECTOR_DIM) -> list[float]:
-    vector = np.random.default_rng(seed).normal(size=dim)
-    return [float(x) for x in vector / np.linalg.norm(vector)]
-
-
-def _payload(tempo: float, key: str, mood: list[str], duration: float = 180.0) -> dict[str, object]:
-    return {"tempo_bpm": tempo, "key": key, "mode": "minor", "mood": mood, "duration_s": duration}
-
-
-async def test_upsert_replaces_one_point(vectors: VectorIndex) -> None:
-    pid = await vectors.upsert("alice", "trk1", _unit(1), None, _payload(120, "A", ["calm"]))
-    assert pid == point_id("alice", "trk1") != point_id("bob", "trk1")
-    semantic = _unit(2, SEMANTIC_VECTOR_DIM)
-    await vectors.upsert("alice", "trk1", _unit(1), semantic, _payload(121, "A", ["happy"]))
-    assert await vectors.count() == 1
-    stored = await vectors.get("alice", "trk1")
-    assert stored is not None
-    named, payload = stored
-    assert set(named) == {"audio", "semantic"}
-    assert np.allclose(named["semantic"], semantic, atol=1e-6)
-    assert payload["tempo_bpm"] == 121
-    assert (payload["tenant"], payload["track_id"]) == ("alice", "trk1")
-    assert await vectors.get("bob", "trk1") is None
-
-
-async def test_search_is_isolated_per_tenant(vectors: VectorIndex) -> None:
-    query = _unit(7)
-    await vectors.upsert("alice", "a1", _unit(1), None, _payload(120, "A", ["calm"]))
-    await vectors.upsert("bob", "b1", query, None, _payload(120, "A", ["calm"]))  # the best match
-    hits = await vectors.search("alice", "audio", query, k=10)
-    assert [hit.track_id for hit in hits] == ["a1"]
-    assert hits[0].payload["tenant"] == "alice"
-    assert [hit.track_id for hit in await vectors.search("bob", "audio", query, k=10)] == ["b1"]
-    assert (await vectors.search("carol", "audio", query, k=10)) == []
-    assert (await vectors.count("alice"), await vectors.count("bob"), await vectors.count()) == (
-        1,
-        1,
-        2,
-    )
-
-
-async def test_search_filters(vectors: VectorIndex) -> None:
-    tracks = {
-        "slow": _payload(80, "C", ["calm", "dark"], duration=60),
-        "mid": _payload(120, "A", ["happy"], duration=200),
-        "fast": _payload(174, "A", ["energetic", "dark"], duration=300),
-    }
-    for seed, (track_id, payload) in enumerate(tracks.items()):
-        semantic = _unit(seed, SEMANTIC_VECTOR_DIM) if track_id != "slow" else None
-        await vectors.upsert("alice", track_id, _unit(seed), semantic, payload)
-
-    async def found(vector_name: str = "audio", **filters: object) -> set[str]:
-        dim = AUDIO_VECTOR_DIM if vector_name == "audio" else SEMANTIC_VECTOR_DIM
-        exclude = filters.pop("exclude", None)
-        hits = await vectors.search(
-            "alice",
-            vector_name,
-            _unit(99, dim),
-            k=10,
-            filters=filters,
-            exclude_track_id=exclude,  # type: ignore[arg-type]
-        )
-        return {hit.track_id for hit in hits}
-
-    assert await found() == {"slow", "mid", "fast"}
-    assert await found(tempo_min=100) == {"mid", "fast"}
-    assert await found(tempo_min=100, tempo_max=150) == {"mid"}
-    assert await found(duration_max=250, tempo_min=None) == {"slow", "mid"}
-    assert await found(key="A") == {"mid", "fast"}
-    assert await found(mode="major") == set()
-    assert await found(mood="dark") == {"slow", "fast"}
-    assert await found(mood=["happy", "calm"]) == {"slow", "mid"}
-    assert await found(genre="techno") == set()
-    assert await found(exclude="mid") == {"slow", "fast"}
-    assert await found("semantic") == {"mid", "fast"}  # "slow" has no semantic vector
-    with pytest.raises(ValueError, match="unknown search filter"):
-        await found(bpm=120)
-    with pytest.raises(ValueError, match="unknown vector"):
-        await vectors.search("alice", "lyrics", _unit(1), k=1)
-
-
-async def test_delete_and_drop(vectors: VectorIndex) -> None:
-    await vectors.upsert("alice", "trk1", _unit(1), None, _payload(120, "A", ["calm"]))
-    await vectors.upsert("alice", "trk2", _unit(2), None, _payload(120, "A", ["calm"]))
-    await vectors.delete("alice", "trk1")
-    await vectors.delete("alice", "trk1")  # idempotent
-    assert await vectors.get("alice", "trk1") is None
-    assert await vectors.count("alice") == 1
-    await vectors.drop()
-    assert await vectors.count() == 0
-    assert await vectors.search("alice", "audio", _unit(1), k=5) == []
-    await vectors.upsert("alice", "trk3", _unit(3), None, _payload(120, "A", ["calm"]))
-    assert await vectors.count("alice") == 1  # a dropped collection comes back on upsert
-
-
 async def test_status_never_moves_back_in_the_pipeline(catalog: Catalog) -> None:
     """A replay re-runs an earlier stage of an indexed track: it stays indexed."""
     await catalog.apply_progress(*_progress("indexing", "finished", seq=100))
@@ -382,3 +275,56 @@ async def test_a_deleted_track_is_not_brought_back(catalog: Catalog) -> None:
     assert await catalog.get_track("alice", "trk1") is None
     assert await catalog.is_deleted("alice", "trk1")
     assert not await catalog.is_deleted("alice", "trk2")
+
+
+async def _track(catalog: Catalog, n: int, filename: str, at: float, tags: dict[str, Any]) -> str:
+    track_id = f"trk{n}"
+    fields = {"filename": filename, "sha256": f"{n:064x}", "created_at": at}
+    assert await catalog.create_track("alice", track_id, fields) is None
+    if tags:
+        await catalog.upsert_track("alice", track_id, {"filename": filename, "tags": tags})
+    return track_id
+
+
+async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog) -> None:
+    calm_piano = {"mood": ["calm"], "genre": ["piano"], "description": "A calm piano piece"}
+    await _track(catalog, 1, "Night_Piano.flac", 1.0, calm_piano)
+    await _track(catalog, 2, "calm-waves.wav", 2.0, {"mood": ["calm"], "genre": ["ambient"]})
+    await _track(catalog, 3, "C#_minor loop.mp3", 3.0, {})
+    await _track(catalog, 4, "calmness.mp3", 4.0, {})  # "calm" is a word, not a substring
+    stored = await catalog.get_track("alice", "trk1")
+    assert stored is not None
+    assert stored["keywords"] == ["night", "piano", "flac", "a", "calm", "piece"]
+    found = await catalog.keyword_search("alice", ["calm", "piano"], SearchFilters(), 10)
+    assert [(doc["track_id"], matched) for doc, matched in found] == [("trk1", 2), ("trk2", 1)]
+    assert [
+        d["track_id"] for d, _ in await catalog.keyword_search("alice", ["c#"], SearchFilters(), 5)
+    ] == ["trk3"]
+    limited = await catalog.keyword_search("alice", ["calm"], SearchFilters(), 1)
+    assert [doc["track_id"] for doc, _ in limited] == ["trk2"]  # equal matches: newest first
+    listed, _ = await catalog.list_tracks(
+        "alice", SearchFilters(), words=["calm", "piano"], status=None, cursor=None, limit=10
+    )
+    assert [doc["track_id"] for doc in listed] == ["trk1"]  # a listing needs every word
+
+    await catalog.tracks.update_one({"track_id": "trk2"}, {"$unset": {"keywords": ""}})
+    await catalog.ensure_indexes()  # an older catalog gets its words
+    again = await catalog.get_track("alice", "trk2")
+    assert again is not None
+    assert again["keywords"] == ["calm", "waves", "wav", "ambient"]
+
+
+async def test_cursor_pages_cover_every_track_once(catalog: Catalog) -> None:
+    times = [5.0, 5.0, 5.0, 4.0, 3.0, 3.0, 2.0]  # ties on created_at are ordered by track_id
+    for n, at in enumerate(times):
+        await _track(catalog, n, f"t{n}.wav", at, {})
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await catalog.list_tracks(
+            "alice", SearchFilters(), words=[], status=None, cursor=cursor, limit=2
+        )
+        seen += [doc["track_id"] for doc in page]
+        if cursor is None:
+            break
+    assert seen == ["trk2", "trk1", "trk0", "trk3", "trk5", "trk4", "trk6"]
