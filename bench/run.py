@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import accuracy_table, measure_accuracy
+from bench.fingerprint import fingerprint_table, measure_fingerprint
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.loudness import loudness_table, measure_loudness
@@ -40,6 +41,11 @@ FULL = {
     "search_budget_s": 60.0,
     "progress_tracks": 10,
     "upload_mb": 1000,
+    "fp_tracks": 500,
+    "fp_seconds": 30.0,
+    "fp_clips": 100,
+    "fp_negatives": 100,
+    "fp_size": 10_000,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -50,6 +56,10 @@ QUICK = FULL | {
     "search_queries": 30,
     "progress_tracks": 4,
     "upload_mb": 1000,
+    "fp_tracks": 50,
+    "fp_clips": 20,
+    "fp_negatives": 20,
+    "fp_size": 1_000,
 }
 
 
@@ -126,6 +136,13 @@ async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _fingerprint(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return measure_fingerprint(
+        work, args.fp_tracks, args.fp_seconds, args.fp_clips, args.fp_negatives, args.fp_size,
+        args.seed,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Section:
     measure: Callable[[Path, argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -139,6 +156,7 @@ SECTIONS = {
     "accuracy": Section(_accuracy, accuracy_table),
     "search": Section(_search, search_table),
     "gateway": Section(_gateway, _gateway_table),
+    "fingerprint": Section(_fingerprint, fingerprint_table),
 }
 
 
@@ -190,6 +208,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds of timed queries per kind and size after which a kind stops early",
     )
+    parser.add_argument("--fp-tracks", type=int, help="generated library tracks to fingerprint")
+    parser.add_argument("--fp-seconds", type=float, help="length of each library track")
+    parser.add_argument("--fp-clips", type=int, help="degraded clips per condition")
+    parser.add_argument("--fp-negatives", type=int, help="clips of tracks not in the library")
+    parser.add_argument("--fp-size", type=int, help="index size (tracks) for identify latency")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

@@ -10,10 +10,16 @@ every few seconds of a medley occur once, in it alone, as in real music. Noise a
 
 from __future__ import annotations
 
+from math import gcd
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
+from scipy import signal
 
+from handlers.decode.core import decode_to_analysis, read_analysis
 from schemas.payloads import KEY_NAMES, MODES
+from tests.encode import FORMATS, SUFFIX, encode
 from tests.synth import render_track
 
 Audio = npt.NDArray[np.float32]
@@ -61,3 +67,21 @@ def with_noise(audio: Audio, snr_db: float, rng: np.random.Generator) -> Audio:
     rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
     mixed = audio + pink_noise(audio.size, rng) * np.float32(rms * 10 ** (-snr_db / 20))
     return (mixed / max(1.0, float(np.max(np.abs(mixed))) / 0.99)).astype(np.float32)
+
+
+def reencoded(
+    audio: Audio, sample_rate: int, kind: str, bit_rate: int, rate: int, scratch: Path
+) -> Audio:
+    """`audio` resampled to `rate`, encoded as `kind` (tests.encode) and decoded back by the
+    decode stage's own code to the analysis rate: what a phone recording goes through."""
+    g = gcd(rate, sample_rate)
+    resampled = signal.resample_poly(audio, rate // g, sample_rate // g).astype(np.float32)
+    resampled /= max(1.0, float(np.max(np.abs(resampled))) / 0.99)
+    src = scratch / f"clip{SUFFIX[FORMATS[kind][0]]}"
+    dst = scratch / "clip.flac"
+    encode(src, resampled[None, :], rate, kind, bit_rate=bit_rate)
+    decode_to_analysis(str(src), str(dst), target_rate=sample_rate)
+    out, _ = read_analysis(str(dst))
+    src.unlink()
+    dst.unlink()
+    return out

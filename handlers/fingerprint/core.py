@@ -16,6 +16,7 @@ inside to 11.025 kHz; the store (`stores.fingerprints`) only keeps and returns h
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import gcd
 
 import msgspec
 import numpy as np
@@ -49,28 +50,27 @@ class Landmarks(msgspec.Struct, kw_only=True, frozen=True):
     times: list[int]
 
 
-def _to_rate(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]:
-    if sample_rate == RATE:
-        return samples.astype(np.float32, copy=False)
-    from math import gcd
-
-    g = gcd(sample_rate, RATE)
-    return signal.resample_poly(samples, RATE // g, sample_rate // g).astype(np.float32)
-
-
 def spectrogram(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]:
-    """Log-magnitude STFT at RATE, (frames, bins).
+    """Log-magnitude STFT, (frames, bins): bins of RATE / N_FFT Hz up to RATE / 2, HOP / RATE s.
 
+    At a multiple of RATE (the 22.05 kHz analysis rate) the frame is that multiple longer and
+    the bins above RATE / 2 are dropped — the same grid as resampling first, without a filter.
     No whitening: removing each bin's median over time (tried) makes the peaks of a clip depend
     on how long the clip is, and halves the peaks a clean clip shares with its whole track.
     """
-    audio = _to_rate(samples, sample_rate)
-    if audio.size < N_FFT:
+    audio = samples.astype(np.float32, copy=False)
+    factor, rest = divmod(sample_rate, RATE)
+    if rest or not factor:
+        g = gcd(sample_rate, RATE)
+        audio = signal.resample_poly(audio, RATE // g, sample_rate // g).astype(np.float32)
+        factor = 1
+    n_fft, hop = N_FFT * factor, HOP * factor
+    if audio.size < n_fft:
         return np.zeros((0, N_FFT // 2 + 1), dtype=np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT)[::HOP]
-    window = np.hanning(N_FFT).astype(np.float32)
-    magnitude = np.abs(np.fft.rfft(frames * window, axis=1)).astype(np.float32)
-    return np.log(magnitude + 1e-4)
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]
+    window = np.hanning(n_fft).astype(np.float32)
+    spectrum = np.fft.rfft(frames * window, axis=1)[:, : N_FFT // 2 + 1]
+    return np.log(np.abs(spectrum).astype(np.float32) / np.float32(factor) + np.float32(1e-4))
 
 
 def peaks(
