@@ -1,0 +1,89 @@
+"""Fingerprints end to end through the real index (Qdrant Edge on disk): generated recordings,
+clips cut at random offsets, room noise, resampled and re-encoded by real encoders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handlers.fingerprint import core
+from stores.fingerprints import FingerprintIndex
+from tests.medley import reencoded, render_medley, with_noise
+
+RATE = 22050
+SECONDS = 30.0
+TRACKS = 8
+
+
+@pytest.fixture(scope="module")
+def library() -> list[np.ndarray]:
+    return [render_medley(seed, SECONDS, RATE) for seed in range(500, 500 + TRACKS)]
+
+
+@pytest.fixture(scope="module")
+def index(library: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+    FingerprintIndex
+]:
+    fingerprints = FingerprintIndex(tmp_path_factory.mktemp("fp") / "index")
+    for i, audio in enumerate(library):
+        fingerprints.add("alice", f"track-{i}", *core.fingerprint(audio, RATE))
+    fingerprints.flush()
+    yield fingerprints
+    fingerprints.close()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "snr_db", "kind", "bit_rate", "rate"),
+    [(10.0, 10.0, "mp3", 64_000, 44_100), (10.0, 0.0, "opus", 48_000, 48_000)],
+)
+def test_degraded_clips_are_found_at_their_offset(
+    library: list[np.ndarray], index: FingerprintIndex, tmp_path: Path,
+    seconds: float, snr_db: float, kind: str, bit_rate: int, rate: int,
+) -> None:  # fmt: skip
+    rng = np.random.default_rng([int(snr_db), 3])
+    for track in range(0, TRACKS, 2):
+        start = float(rng.uniform(0.0, SECONDS - seconds))
+        piece = library[track][round(start * RATE) : round((start + seconds) * RATE)]
+        clip = reencoded(with_noise(piece, snr_db, rng), RATE, kind, bit_rate, rate, tmp_path)
+        found = index.identify("alice", *core.fingerprint(clip, RATE))
+        assert found, f"track {track} from {start:.2f} s not found"
+        assert found[0].track_id == f"track-{track}"
+        assert abs(found[0].offset_s - start) <= 0.1, (found[0].offset_s, start)
+        assert 0.0 < found[0].confidence <= 1.0
+
+
+def test_music_not_in_the_library_matches_nothing(index: FingerprintIndex) -> None:
+    rng = np.random.default_rng(9)
+    for seed in range(900, 906):
+        clip = with_noise(render_medley(seed, 10.0, RATE), 10.0, rng)
+        assert index.identify("alice", *core.fingerprint(clip, RATE)) == []
+
+
+def test_another_users_library_is_not_searched(
+    library: list[np.ndarray], index: FingerprintIndex
+) -> None:
+    clip = library[1][5 * RATE : 15 * RATE]
+    assert index.identify("alice", *core.fingerprint(clip, RATE))[0].track_id == "track-1"
+    assert index.identify("bob", *core.fingerprint(clip, RATE)) == []
+
+
+def test_removed_fingerprints_are_gone_and_a_re_add_replaces(
+    library: list[np.ndarray], tmp_path: Path
+) -> None:
+    path = tmp_path / "index"
+    fingerprints = FingerprintIndex(path)
+    hashes, times = core.fingerprint(library[2], RATE)
+    fingerprints.add("alice", "t", hashes, times)
+    fingerprints.add("alice", "t", hashes, times)  # a replay: still one copy
+    clip = core.fingerprint(library[2][4 * RATE : 14 * RATE], RATE)
+    first = fingerprints.identify("alice", *clip)
+    assert [m.track_id for m in first] == ["t"]
+    fingerprints.close()
+    fingerprints = FingerprintIndex(path)  # reopened from disk
+    assert fingerprints.identify("alice", *clip) == first
+    fingerprints.remove("alice", "t")
+    assert fingerprints.identify("alice", *clip) == []
+    fingerprints.close()
