@@ -138,8 +138,8 @@ async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 async def _fingerprint(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return measure_fingerprint(
-        work, args.fp_tracks, args.fp_seconds, args.fp_clips, args.fp_negatives, args.fp_size,
-        args.seed,
+        work, tracks=args.fp_tracks, seconds=args.fp_seconds, clips=args.fp_clips,
+        negatives=args.fp_negatives, size=args.fp_size, seed=args.seed,
     )  # fmt: skip
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import qdrant_edge as qe
 
 from handlers.fingerprint import core
@@ -35,6 +34,7 @@ VECTOR = "fp"
 WINDOW_S = 10.0
 CANDIDATE_WINDOWS = 64
 PROBE_HASHES = 300
+DUPLICATE_SHIFT_S = 0.2  # excerpts of one recording agree on its trim within this
 _FRAME_BITS = 22  # 4.2M frames of 23 ms: 27 hours per track
 _NAMESPACE = uuid.UUID("6f1c2a8e-4d0b-5e8f-9a51-0c3f1b7d2e64")
 
@@ -140,7 +140,9 @@ class FingerprintIndex:
         return len(points)
 
     def remove(self, tenant: str, track_id: str) -> None:
-        self._shard.update(qe.UpdateOperation.delete_points_by_filter(_tenant_track(tenant, track_id)))
+        self._shard.update(
+            qe.UpdateOperation.delete_points_by_filter(_tenant_track(tenant, track_id))
+        )
 
     def flush(self) -> None:
         self._shard.flush()
@@ -204,8 +206,36 @@ class FingerprintIndex:
             for m in matches
         ]
 
+    def duplicates(
+        self, tenant: str, track_id: str, hashes: core.Hashes, times: core.Times
+    ) -> list[str]:
+        """Other tracks of `tenant` holding the same recording: another encode, bit rate or trim.
+
+        Excerpts of the track's own landmarks (WINDOW_S long, at a quarter, half and three
+        quarters of it) are identified; a track that every excerpt finds, at offsets that differ
+        from the excerpts' starts by one constant (a trim shifts them all alike), is a duplicate.
+        A track that merely quotes a passage matches one excerpt, not all of them.
+        """
+        if times.size == 0:
+            return []
+        span = int(times[-1])
+        length = round(WINDOW_S / core.FRAME_S)
+        shifts: dict[str, list[float]] = {}
+        starts = sorted({max(0, round(span * q) - length // 2) for q in (0.25, 0.5, 0.75)})
+        for start in starts:
+            inside = (times >= start) & (times < start + length)
+            found = self.identify(tenant, hashes[inside], times[inside] - start, limit=10)
+            for match in found:
+                if match.track_id != track_id:
+                    shifts.setdefault(match.track_id, []).append(
+                        match.offset_s - start * core.FRAME_S
+                    )
+        return sorted(
+            other
+            for other, seen in shifts.items()
+            if len(seen) == len(starts) and max(seen) - min(seen) <= DUPLICATE_SHIFT_S
+        )
+
     def size_bytes(self) -> int:
         """Bytes the shard occupies on disk (allocated blocks: its files are sparse)."""
         return sum(f.stat().st_blocks * 512 for f in self.path.rglob("*") if f.is_file())
-
-

@@ -10,6 +10,7 @@ every few seconds of a medley occur once, in it alone, as in real music. Noise a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def pink_noise(size: int, rng: np.random.Generator) -> Audio:
     spectrum = np.fft.rfft(rng.standard_normal(size))
     spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1))
     noise = np.fft.irfft(spectrum, n=size)
-    return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
+    unit: Audio = (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
+    return unit
 
 
 def with_noise(audio: Audio, snr_db: float, rng: np.random.Generator) -> Audio:
@@ -69,17 +71,25 @@ def with_noise(audio: Audio, snr_db: float, rng: np.random.Generator) -> Audio:
     return (mixed / max(1.0, float(np.max(np.abs(mixed))) / 0.99)).astype(np.float32)
 
 
-def reencoded(
-    audio: Audio, sample_rate: int, kind: str, bit_rate: int, rate: int, scratch: Path
-) -> Audio:
-    """`audio` resampled to `rate`, encoded as `kind` (tests.encode) and decoded back by the
-    decode stage's own code to the analysis rate: what a phone recording goes through."""
+@dataclass(frozen=True)
+class Encoding:
+    """A lossy encode: `kind` (a tests.encode FORMATS key) at `bit_rate` b/s and `rate` Hz."""
+
+    kind: str
+    bit_rate: int
+    rate: int
+
+
+def reencoded(audio: Audio, sample_rate: int, encoding: Encoding, scratch: Path) -> Audio:
+    """`audio` resampled to `encoding.rate`, encoded and decoded back by the decode stage's own
+    code to `sample_rate`: what a phone recording or a re-encoded file goes through."""
+    kind, rate = encoding.kind, encoding.rate
     g = gcd(rate, sample_rate)
     resampled = signal.resample_poly(audio, rate // g, sample_rate // g).astype(np.float32)
     resampled /= max(1.0, float(np.max(np.abs(resampled))) / 0.99)
     src = scratch / f"clip{SUFFIX[FORMATS[kind][0]]}"
     dst = scratch / "clip.flac"
-    encode(src, resampled[None, :], rate, kind, bit_rate=bit_rate)
+    encode(src, resampled[None, :], rate, kind, bit_rate=encoding.bit_rate)
     decode_to_analysis(str(src), str(dst), target_rate=sample_rate)
     out, _ = read_analysis(str(dst))
     src.unlink()

@@ -15,6 +15,7 @@ inside to 11.025 kHz; the store (`stores.fingerprints`) only keeps and returns h
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from math import gcd
 
@@ -72,7 +73,9 @@ def spectrogram(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArr
     frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop]
     window = np.hanning(n_fft).astype(np.float32)
     spectrum = np.fft.rfft(frames * window, axis=1)[:, : N_FFT // 2 + 1]
-    return np.log(np.abs(spectrum).astype(np.float32) / np.float32(factor) + np.float32(1e-4))
+    magnitude: npt.NDArray[np.float32] = np.abs(spectrum).astype(np.float32) / np.float32(factor)
+    log: npt.NDArray[np.float32] = np.log(magnitude + np.float32(1e-4))
+    return log
 
 
 def peaks(
@@ -134,7 +137,7 @@ def landmarks(frame: Times, bin_: npt.NDArray[np.int32]) -> tuple[Hashes, Times]
     hashes = (bin_[a].astype(np.uint32) << (_DF_BITS + _DT_BITS)) | (df << _DT_BITS) | dt
     times = frame[a]
     order = np.lexsort((hashes, times))
-    return hashes[order], times[order].astype(np.int32)
+    return hashes[order].astype(np.uint32), times[order].astype(np.int32)
 
 
 def fingerprint(
@@ -219,7 +222,9 @@ def rank(
         candidates.setdefault(int(tracks[idx]), int(keys[idx]))
         if len(candidates) >= CANDIDATES:
             break
-    n_query = int(np.unique(query_times.astype(np.int64) * 256 + (query_hashes >> _ANCHOR_SHIFT)).size)
+    n_query = int(
+        np.unique(query_times.astype(np.int64) * 256 + (query_hashes >> _ANCHOR_SHIFT)).size
+    )
     matches = []
     for t, centre in candidates.items():
         near = np.abs(key - centre) <= 1
@@ -247,4 +252,4 @@ def windows(times: Times, window_frames: int) -> Sequence[tuple[int, int]]:
         return []
     last = int(times[-1]) // window_frames
     edges = np.searchsorted(times, np.arange(last + 2) * window_frames)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]

@@ -11,7 +11,7 @@ import pytest
 
 from handlers.fingerprint import core
 from stores.fingerprints import FingerprintIndex
-from tests.medley import reencoded, render_medley, with_noise
+from tests.medley import Encoding, reencoded, render_medley, with_noise
 
 RATE = 22050
 SECONDS = 30.0
@@ -24,9 +24,9 @@ def library() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def index(library: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    FingerprintIndex
-]:
+def index(
+    library: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FingerprintIndex]:
     fingerprints = FingerprintIndex(tmp_path_factory.mktemp("fp") / "index")
     for i, audio in enumerate(library):
         fingerprints.add("alice", f"track-{i}", *core.fingerprint(audio, RATE))
@@ -36,18 +36,22 @@ def index(library: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.mark.parametrize(
-    ("seconds", "snr_db", "kind", "bit_rate", "rate"),
-    [(10.0, 10.0, "mp3", 64_000, 44_100), (10.0, 0.0, "opus", 48_000, 48_000)],
+    "condition",  # clip seconds, SNR in dB, encode
+    [(10.0, 10.0, Encoding("mp3", 64_000, 44_100)), (20.0, 0.0, Encoding("opus", 48_000, 48_000))],
+    ids=["10s-10dB-mp3", "20s-0dB-opus"],
 )
 def test_degraded_clips_are_found_at_their_offset(
-    library: list[np.ndarray], index: FingerprintIndex, tmp_path: Path,
-    seconds: float, snr_db: float, kind: str, bit_rate: int, rate: int,
-) -> None:  # fmt: skip
+    library: list[np.ndarray],
+    index: FingerprintIndex,
+    tmp_path: Path,
+    condition: tuple[float, float, Encoding],
+) -> None:
+    seconds, snr_db, encoding = condition
     rng = np.random.default_rng([int(snr_db), 3])
     for track in range(0, TRACKS, 2):
         start = float(rng.uniform(0.0, SECONDS - seconds))
         piece = library[track][round(start * RATE) : round((start + seconds) * RATE)]
-        clip = reencoded(with_noise(piece, snr_db, rng), RATE, kind, bit_rate, rate, tmp_path)
+        clip = reencoded(with_noise(piece, snr_db, rng), RATE, encoding, tmp_path)
         found = index.identify("alice", *core.fingerprint(clip, RATE))
         assert found, f"track {track} from {start:.2f} s not found"
         assert found[0].track_id == f"track-{track}"
@@ -86,4 +90,25 @@ def test_removed_fingerprints_are_gone_and_a_re_add_replaces(
     assert fingerprints.identify("alice", *clip) == first
     fingerprints.remove("alice", "t")
     assert fingerprints.identify("alice", *clip) == []
+    fingerprints.close()
+
+
+def test_one_recording_in_two_encodes_and_trimmed_is_one_duplicate_group(
+    library: list[np.ndarray], tmp_path: Path
+) -> None:
+    recording = render_medley(77, 40.0, RATE)
+    versions = {
+        "mp3-128": reencoded(recording, RATE, Encoding("mp3", 128_000, 44_100), tmp_path),
+        "opus-48": reencoded(recording, RATE, Encoding("opus", 48_000, 48_000), tmp_path),
+        "trimmed": recording[round(3.3 * RATE) : round(36.0 * RATE)],
+    }
+    fingerprints = FingerprintIndex(tmp_path / "index")
+    prints = {name: core.fingerprint(audio, RATE) for name, audio in versions.items()}
+    prints["other"] = core.fingerprint(library[0], RATE)
+    for name, (hashes, times) in prints.items():
+        fingerprints.add("alice", name, hashes, times)
+    for name in versions:
+        group = fingerprints.duplicates("alice", name, *prints[name])
+        assert group == sorted(set(versions) - {name})
+    assert fingerprints.duplicates("alice", "other", *prints["other"]) == []
     fingerprints.close()
