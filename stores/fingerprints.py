@@ -153,7 +153,14 @@ class FingerprintIndex:
         self._shard.optimize()
 
     def identify(
-        self, tenant: str, hashes: core.Hashes, times: core.Times, *, limit: int = 5
+        self,
+        tenant: str,
+        hashes: core.Hashes,
+        times: core.Times,
+        *,
+        limit: int = 5,
+        min_hits: int = core.MIN_HITS,
+        min_share: float = core.MIN_SHARE,
     ) -> list[Identified]:
         """Tracks of `tenant` containing the clip, best first; [] when nothing clears the bar."""
         distinct = np.unique(hashes)
@@ -195,6 +202,8 @@ class FingerprintIndex:
             np.concatenate(parts_k)[shared],
             np.concatenate(parts_t)[shared],
             limit=limit,
+            min_hits=min_hits,
+            min_share=min_share,
         )
         return [
             Identified(
