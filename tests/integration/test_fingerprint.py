@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.fingerprint import fingerprint_table, measure_fingerprint
 from handlers.fingerprint import core
 from stores.fingerprints import FingerprintIndex
 from tests.medley import Encoding, reencoded, render_medley, with_noise
@@ -112,3 +113,17 @@ def test_one_recording_in_two_encodes_and_trimmed_is_one_duplicate_group(
         assert group == sorted(set(versions) - {name})
     assert fingerprints.duplicates("alice", "other", *prints["other"]) == []
     fingerprints.close()
+
+
+def test_bench_section_produces_sane_metrics(tmp_path: Path) -> None:
+    result = measure_fingerprint(tmp_path, tracks=4, seconds=20.0, clips=2, negatives=2, size=12)
+    assert result["tracks"] == 4
+    assert result["size_tracks"] == 12
+    assert result["x_realtime_per_core"] > 0
+    assert result["hashes_per_s"] > 10
+    assert result["index_mb_per_hour"] > 0
+    for scores in result["conditions"].values():
+        assert 0 <= scores["top1_offset_within_0_1s"] <= scores["top1"] <= 1
+        assert 0 < scores["p50_ms_at_size"] <= scores["p95_ms_at_size"]
+    assert 0 <= result["negatives"]["false_matches"] <= 2
+    assert "false matches" in fingerprint_table(result)
