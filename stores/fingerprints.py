@@ -86,6 +86,7 @@ class Identified:
     offset_s: float
     hits: int
     confidence: float
+    coverage: float
 
 
 class FingerprintIndex:
@@ -211,6 +212,7 @@ class FingerprintIndex:
                 offset_s=m.offset_s,
                 hits=m.hits,
                 confidence=m.confidence,
+                coverage=m.coverage,
             )
             for m in matches
         ]

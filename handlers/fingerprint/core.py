@@ -41,6 +41,7 @@ _DT_BITS = 6
 _DF_BITS = 6
 HASH_BITS = 8 + _DF_BITS + _DT_BITS  # 20: anchor bin (0..255), frequency step, time step
 _ANCHOR_SHIFT = _DF_BITS + _DT_BITS
+_BLOCK = round(0.5 / FRAME_S)  # frames in half a second
 
 Hashes = npt.NDArray[np.uint32]
 Times = npt.NDArray[np.int32]
@@ -159,14 +160,16 @@ class Match(msgspec.Struct, kw_only=True, frozen=True):
     offset_s: float  # where the clip starts inside the track
     hits: int  # clip hashes agreeing on that offset
     confidence: float  # 0..1: share of the clip's anchor peaks that agree
+    coverage: float  # 0..1: share of the clip's half seconds with an agreeing peak
 
 
-# Chosen on generated music, never on the benchmark's seeds: on 120 tracks unrelated 10-s clips
-# reached 25 agreeing anchor peaks and 13 % of the clip's peaks; on a 500-track tuning library
-# (bench seed 1) 1 of 120 unrelated clips still reached 39 and 21 %, while the same recording's
-# 10-s clips at 10 dB SNR had at least 29 and 15 % (median 75). A stricter bar costs 10-s recall.
+# Chosen on generated music, never on the benchmark's seeds: on a 500-track tuning library
+# (bench seed 1) unrelated 10-s clips reached 39 agreeing anchor peaks and 21 % of the clip's
+# peaks but covered at most 45 % of its half seconds (chance agreement is one shared passage);
+# the same recording's 10-s clips at 10 dB SNR had at least 29 peaks, 15 % and 53 % coverage.
 MIN_HITS = 30
 MIN_SHARE = 0.16
+MIN_COVERAGE = 0.5
 CANDIDATES = 20  # tracks with the most votes on one offset that are scored in full
 
 
@@ -180,14 +183,16 @@ def rank(
     limit: int = 5,
     min_hits: int = MIN_HITS,
     min_share: float = MIN_SHARE,
+    min_coverage: float = MIN_COVERAGE,
 ) -> list[Match]:
     """Tracks ranked by time-consistent hits of the clip's hashes among the postings given.
 
     The postings are (hash, track, frame) triples the store returned for the clip's hashes. Each
     pairing of a clip hash with an equal posting votes for (track, posting frame − clip frame); a
     track's best offset is its best bin plus its two neighbours (a ±1-frame jitter of peaks), and
-    its score the number of distinct clip frames whose hashes vote for that offset. Tracks below
-    `min_hits` or `min_share` of the clip's anchor frames are not matches.
+    its score the number of distinct clip anchor peaks whose hashes vote for that offset. Tracks
+    below `min_hits`, `min_share` of the clip's anchor peaks or `min_coverage` of its half
+    seconds are not matches.
     """
     if query_hashes.size == 0 or posting_hashes.size == 0:
         return []
@@ -226,13 +231,15 @@ def rank(
     n_query = int(
         np.unique(query_times.astype(np.int64) * 256 + (query_hashes >> _ANCHOR_SHIFT)).size
     )
+    n_blocks = int(np.unique(query_times // _BLOCK).size)
     matches = []
     for t, centre in candidates.items():
         near = np.abs(key - centre) <= 1
         # distinct clip anchor peaks, not hashes: a loud chord two unrelated recordings share
         # yields many pairs from each of its peaks; the same recording agrees peak after peak
         hits = int(np.unique(clip_peak[near]).size)
-        if hits < min_hits or hits < min_share * n_query:
+        coverage = np.unique(clip_time[near] // _BLOCK).size / n_blocks
+        if hits < min_hits or hits < min_share * n_query or coverage < min_coverage:
             continue
         frames = float(np.mean(offset[near]))
         matches.append(
@@ -241,6 +248,7 @@ def rank(
                 offset_s=round(frames * FRAME_S, 3),
                 hits=hits,
                 confidence=round(min(1.0, hits / n_query), 3),
+                coverage=round(coverage, 3),
             )
         )
     matches.sort(key=lambda m: -m.hits)
