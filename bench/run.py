@@ -22,6 +22,7 @@ from typing import Any
 from bench.accuracy import accuracy_table, measure_accuracy
 from bench.cluster import measure_cluster
 from bench.faults import measure_crash_loop, measure_store_outage
+from bench.fingerprint import fingerprint_table, measure_fingerprint
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.loudness import loudness_table, measure_loudness
@@ -56,6 +57,11 @@ FULL = {
     "similarity_seconds": 30.0,
     "scale_sizes": [10_000, 100_000],
     "scale_queries": 200,
+    "fp_tracks": 500,
+    "fp_seconds": 30.0,
+    "fp_clips": 100,
+    "fp_negatives": 100,
+    "fp_size": 10_000,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -76,6 +82,10 @@ QUICK = FULL | {
     "similarity_seconds": 15.0,
     "scale_sizes": [1_000, 5_000],
     "scale_queries": 50,
+    "fp_tracks": 50,
+    "fp_clips": 20,
+    "fp_negatives": 20,
+    "fp_size": 1_000,
 }
 
 
@@ -221,6 +231,13 @@ async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _fingerprint(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return measure_fingerprint(
+        work, tracks=args.fp_tracks, seconds=args.fp_seconds, clips=args.fp_clips,
+        negatives=args.fp_negatives, size=args.fp_size, seed=args.seed,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Section:
     measure: Callable[[Path, argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -237,6 +254,7 @@ SECTIONS = {
     "gateway": Section(_gateway, _gateway_table),
     "faults": Section(_faults, _faults_table),
     "scale": Section(_scale, scale_table),
+    "fingerprint": Section(_fingerprint, fingerprint_table),
 }
 
 
@@ -321,6 +339,11 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="catalog documents at most (default: the largest scale size)",
     )
+    parser.add_argument("--fp-tracks", type=int, help="generated library tracks to fingerprint")
+    parser.add_argument("--fp-seconds", type=float, help="length of each library track")
+    parser.add_argument("--fp-clips", type=int, help="degraded clips per condition")
+    parser.add_argument("--fp-negatives", type=int, help="clips of tracks not in the library")
+    parser.add_argument("--fp-size", type=int, help="index size (tracks) for identify latency")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 
