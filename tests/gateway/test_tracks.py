@@ -111,7 +111,11 @@ async def test_upload_progress_search_and_delete(gateway: Gateway, songs: list[P
     assert found.results[0].matched == ["tracks"]
 
     assert track.tags is not None
-    words = f"{track.tags['genre'][0]} {track.tags['mood'][0]}"
+    labels = [
+        track.tags[group][0] for group in ("genre", "mood", "instruments") if track.tags[group]
+    ]
+    assert labels, track.tags
+    words = " ".join(labels[:2])
     text = await gateway.client.post("/v1/search", json={"text": words}, headers=headers)
     assert text.status_code == 200, text.text
     by_text = msgspec.json.decode(text.content, type=SearchResults)
