@@ -153,7 +153,7 @@ class _Scale:
             "tempo_min": tempo * (1 - TEMPO_WINDOW),
             "tempo_max": tempo * (1 + TEMPO_WINDOW),
             "key": payload["key"],
-            "mood": payload["mood"][0],
+            **({"mood": payload["mood"][0]} if payload["mood"] else {}),
         }
         hits = await self.index.search(
             TENANT, AUDIO, vector, K, filters=filters, exclude_track_id=track_id
@@ -179,7 +179,8 @@ class _Scale:
 
     async def text(self) -> int:
         _, payload = await self._vector(self._pick())
-        words = keywords(f"{payload['mood'][0]} {' '.join(payload['genre'][:1])}")
+        labels = [*payload["mood"][:1], *payload["genre"][:1]] or [payload["filename"]]
+        words = keywords(" ".join(labels))
         found = await self.catalog.keyword_search(TENANT, words, SearchFilters(), candidates(K))
         return len(found)
 
