@@ -153,12 +153,17 @@ class _TruePeak:
 
     def add(self, block: F32) -> None:
         if block.shape[1]:
-            self.sample_peak = max(self.sample_peak, float(np.abs(block).max()))
+            self.sample_peak = max(self.sample_peak, _magnitude(block))
         # Never flushed: the resampler's tail rings past the programme's last sample.
         upsampled = self._oversampler.resample_chunk(np.ascontiguousarray(block.T))
         if upsampled.size:
-            self.true_peak = max(self.true_peak, float(np.abs(upsampled).max()))
+            self.true_peak = max(self.true_peak, _magnitude(upsampled))
         self.true_peak = max(self.true_peak, self.sample_peak)
+
+
+def _magnitude(samples: F32) -> float:
+    """Largest |x|, without building |x| (two passes over the data, no temporary copy)."""
+    return max(float(samples.max()), -float(samples.min()))
 
 
 def _block_means(powers: F64, pieces: int) -> F64:
