@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
@@ -29,12 +31,13 @@ def listen_file(path: str, *, max_patches: int) -> TagScores:
     return listen(samples, rate, max_patches=max_patches)
 
 
-def decode_and_analyse(
+@contextlib.contextmanager
+def _decoded(
     path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
-) -> tuple[DecodeResult, Features]:
-    """What the decode and features stages compute for a file, without storing anything:
-    decode to a temporary analysis file (DecodeError if it is not usable audio), measure it."""
-    with tempfile.TemporaryDirectory(prefix="tonestream-analyse-") as tmp:
+) -> Iterator[tuple[DecodeResult, str]]:
+    """`path` decoded to a temporary analysis file (DecodeError if it is not usable audio):
+    what the decode stage computes, without storing anything."""
+    with tempfile.TemporaryDirectory(prefix="tonestream-decoded-") as tmp:
         analysis = str(Path(tmp) / "analysis.flac")
         decoded = decode_to_analysis(
             path,
@@ -43,6 +46,17 @@ def decode_and_analyse(
             max_duration_s=max_duration_s,
             timeout_s=timeout_s,
         )
+        yield decoded, analysis
+
+
+def decode_and_analyse(
+    path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
+) -> tuple[DecodeResult, Features]:
+    """What the decode and features stages compute for a file, without storing anything."""
+    decoding = _decoded(
+        path, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
+    )
+    with decoding as (decoded, analysis):
         return decoded, analyse_file(analysis, decoded.loudness)
 
 
@@ -51,15 +65,10 @@ def example_audio_vector(
 ) -> list[float]:
     """An audio search example's vector, exactly as the pipeline computes a track's: decode to
     the analysis audio, let the models listen, standardise their embedding."""
-    with tempfile.TemporaryDirectory(prefix="tonestream-example-") as tmp:
-        analysis = str(Path(tmp) / "analysis.flac")
-        decode_to_analysis(
-            path,
-            analysis,
-            target_rate=target_rate,
-            max_duration_s=max_duration_s,
-            timeout_s=timeout_s,
-        )
+    decoding = _decoded(
+        path, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
+    )
+    with decoding as (_, analysis):
         return audio_vector(listen_file(analysis, max_patches=max_patches))
 
 

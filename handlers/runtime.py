@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -72,8 +73,8 @@ class _PercentReporter:
     """Publishes the pool's progress reports for one message as `percent` events, at most one per
     report interval; stopped (and silent) before the stage's final event goes out."""
 
-    def __init__(self, runner: StageRunner, track: TrackRef) -> None:
-        self._runner, self._track = runner, track
+    def __init__(self, publish: Callable[[float], Awaitable[None]]) -> None:
+        self._publish_percent = publish
         self._heard: float | None = None
         self._sent = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -89,7 +90,7 @@ class _PercentReporter:
             if percent >= self._sent + 1.0:
                 self._sent = percent
                 try:
-                    await self._runner._progress(self._track, "percent", percent=percent)
+                    await self._publish_percent(percent)
                 except Exception as exc:  # noqa: BLE001 - a lost percent event costs nothing
                     log.warning("percent_not_published", error=str(exc))
             await asyncio.sleep(progress.REPORT_INTERVAL_S)
@@ -180,7 +181,11 @@ class StageRunner:
         started = time.perf_counter()
         await self._progress(event.track, "started")
         keep_alive = asyncio.create_task(self._keep_alive(msg))
-        percent = _PercentReporter(self, event.track)
+
+        async def publish_percent(value: float, track: TrackRef = event.track) -> None:
+            await self._progress(track, "percent", percent=value)
+
+        percent = _PercentReporter(publish_percent)
         try:
             with progress.listening(percent.hear):
                 result = await self._within_deadline(event)

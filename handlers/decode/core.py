@@ -64,7 +64,7 @@ _RESAMPLE_QUALITY = "MQ"  # aliasing is irrelevant for analysis; HQ costs the sa
 _FLAC_COMPRESSION = 0.0  # fastest level; the analysis file is transient and already small
 _EXACT_LENGTH = frozenset({"WAV", "W64", "AIFF", "FLAC", "CAF", "M4A", "MP4"})
 """Formats whose header states the length exactly, so a shortfall means truncation."""
-_SAMPLE_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}
+_SAMPLE_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}  # u8: offset too
 
 
 class ProbeInfo(msgspec.Struct, kw_only=True, frozen=True):
