@@ -26,11 +26,14 @@ from pymongo.errors import DuplicateKeyError
 
 from schemas.api import SearchFilters
 from schemas.events import Progress
+from stores import text_search
 from stores.catalog_queries import (
+    SEARCH_SOURCES,
+    SEARCH_VERSION,
     UPLOADED,
     after_cursor,
     encode_cursor,
-    keyword_tokens,
+    search_fields,
     track_query,
 )
 from streams.names import Stage
@@ -103,18 +106,20 @@ def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | N
     return key | _not_after("status_seq", seq), update
 
 
-_KEYWORD_SOURCES = {"filename": True, "tags": True}
 BACKFILL_BATCH = 500
 
 
 def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
     """The document recording an upload (see Catalog.create_track)."""
-    return fields | {
-        "_id": f"{tenant}:{fields['sha256']}",
-        "tenant": tenant,
-        "track_id": track_id,
-        "keywords": keyword_tokens(fields),
-    }
+    return (
+        fields
+        | {
+            "_id": f"{tenant}:{fields['sha256']}",
+            "tenant": tenant,
+            "track_id": track_id,
+        }
+        | search_fields(fields)
+    )
 
 
 class Catalog:
@@ -158,18 +163,14 @@ class Catalog:
         await self._backfill_keywords()
 
     async def _backfill_keywords(self) -> int:
-        """Give tracks written before the `keywords` field existed their words (once)."""
+        """Give tracks written before this text search existed its fields (once)."""
         missing = self.tracks.find(
-            {"keywords": {"$exists": False}} | UPLOADED, projection=_KEYWORD_SOURCES
+            {"search_version": {"$ne": SEARCH_VERSION}} | UPLOADED, projection=SEARCH_SOURCES
         )
         updates: list[UpdateOne] = []
         done = 0
         async for document in missing:
-            updates.append(
-                UpdateOne(
-                    {"_id": document["_id"]}, {"$set": {"keywords": keyword_tokens(document)}}
-                )
-            )
+            updates.append(UpdateOne({"_id": document["_id"]}, {"$set": search_fields(document)}))
             if len(updates) >= BACKFILL_BATCH:
                 done += (await self.tracks.bulk_write(updates)).modified_count
                 updates = []
@@ -180,9 +181,9 @@ class Catalog:
     async def upsert_track(self, tenant: str, track_id: str, fields: Document) -> None:
         """Set `fields` on the track, creating it if needed (tenant and track_id are the key)."""
         key = {"tenant": tenant, "track_id": track_id}
-        if _KEYWORD_SOURCES.keys() & fields.keys():  # the words change with the name or tags
-            stored = await self.tracks.find_one(key, projection=_KEYWORD_SOURCES) or {}
-            fields = fields | {"keywords": keyword_tokens(stored | fields)}
+        if {"filename", "tags", "audio"} & fields.keys():  # the words change with these
+            stored = await self.tracks.find_one(key, projection=SEARCH_SOURCES) or {}
+            fields = fields | search_fields(stored | fields)
         await self.tracks.update_one(key, {"$set": fields | key}, upsert=True)
 
     async def create_track(self, tenant: str, track_id: str, fields: Document) -> str | None:
@@ -231,22 +232,33 @@ class Catalog:
 
     async def keyword_search(
         self, tenant: str, words: list[str], filters: SearchFilters, limit: int
-    ) -> list[tuple[Document, int]]:
-        """Tracks with any of `words` among their keywords, most words matched first, then newest;
-        the documents hold `track_id` and `created_at`. The server ranks and cuts the list: only
-        `limit` documents come back, however many match."""
-        if not words:
+    ) -> list[tuple[Document, float]]:
+        """Tracks matching a query's words (in query order) as stores.text_search ranks them —
+        music words by tag concept scores, other words by metadata — best first, then newest;
+        the documents hold `track_id` and `created_at`. Candidates come from the `keywords`
+        index and the server scores, sorts and cuts them: only `limit` documents come back."""
+        terms = text_search.parse(words)
+        if not terms:
             return []
+        query = track_query(
+            tenant, filters, words=text_search.candidate_tokens(terms), any_word=True
+        )
         pipeline: list[Document] = [
-            {"$match": track_query(tenant, filters, words=words, any_word=True)},
-            {"$project": {"_id": False, "track_id": True, "created_at": True, "keywords": True}},
-            {"$addFields": {"matched": {"$size": {"$setIntersection": ["$keywords", words]}}}},
-            {"$sort": {"matched": DESCENDING, "created_at": DESCENDING, "track_id": DESCENDING}},
+            {"$match": query},
+            {
+                "$project": {
+                    "_id": False,
+                    "track_id": True,
+                    "created_at": True,
+                    "score": text_search.score_expression(terms),
+                }
+            },
+            {"$sort": {"score": DESCENDING, "created_at": DESCENDING, "track_id": DESCENDING}},
             {"$limit": limit},
         ]
         found = await self.tracks.aggregate(pipeline)
         return [
-            ({"track_id": doc["track_id"], "created_at": doc["created_at"]}, int(doc["matched"]))
+            ({"track_id": doc["track_id"], "created_at": doc["created_at"]}, float(doc["score"]))
             async for doc in found
         ]
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import msgspec
 
+from handlers.tagging.vocabulary import concept_scores
 from schemas.api import SearchFilters
+from stores import text_search
 
 Document = dict[str, Any]
 
@@ -66,20 +68,41 @@ def keywords(text: str) -> list[str]:
 
 _FILE_TAG_WORDS = ("title", "artist", "album", "album_artist", "genre")
 _LABEL_WORDS = ("mood", "genre", "instruments", "vocals")
+SEARCH_VERSION = 2  # 2: metadata (`=word`) and concept (`~concept`) tokens, `concepts` scores
+SEARCH_SOURCES: Document = {"filename": True, "tags": True, "audio.metadata": True}
+"""The fields `search_fields` reads (a projection)."""
 
 
-def keyword_tokens(document: Document) -> list[str]:
+def keyword_tokens(document: Document, concepts: dict[str, float] | None = None) -> list[str]:
     """The words a track is found by — of its file name, its file's own tags (title, artist,
-    album, genre), its labels (mood, genre, instruments, vocals) and description — stored as the
-    document's `keywords` array, so keyword search is a multikey-index lookup rather than a
-    pattern scan over every document."""
+    album, genre), its labels (mood, genre, instruments, vocals) and description — then
+    `=word` for the words a person named it by (file tags and file name: stores.text_search)
+    and `~concept` for its strong tag concepts; stored as the document's `keywords` array, so
+    keyword search is a multikey-index lookup rather than a pattern scan over every document."""
     tags: Document = document.get("tags") or {}
     file_tags: Document = (document.get("audio") or {}).get("metadata") or {}
-    parts = [document.get("filename", ""), tags.get("description", "")]
-    parts += [str(file_tags.get(name) or "") for name in _FILE_TAG_WORDS]
+    named = [str(file_tags.get(name) or "") for name in _FILE_TAG_WORDS]
+    filename = str(document.get("filename", ""))
+    parts = [filename, tags.get("description", ""), *named]
     for name in _LABEL_WORDS:
         parts += tags.get(name) or []
-    return _words(" ".join(parts))
+    metadata = _words(" ".join([filename.rsplit(".", 1)[0], *named]))
+    return [
+        *_words(" ".join(parts)),
+        *(text_search.META_PREFIX + word for word in metadata),
+        *text_search.concept_tokens(concepts or {}),
+    ]
+
+
+def search_fields(document: Document) -> Document:
+    """What text search needs stored on a track (see stores.text_search), from its file name,
+    file tags and tags."""
+    concepts = concept_scores(document.get("tags") or {})
+    return {
+        "keywords": keyword_tokens(document, concepts),
+        "concepts": text_search.stored_concepts(concepts),
+        "search_version": SEARCH_VERSION,
+    }
 
 
 def track_query(

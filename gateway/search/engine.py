@@ -2,8 +2,8 @@
 
 - tracks: the mean of the given tracks' `audio` vectors, nearest neighbours excluding them;
 - audio example: parked as a blob, turned into an `audio` vector by a worker, then the same;
-- text: a CLIP vector from a worker → `semantic` neighbours; without CLIP, keywords over file
-  names and tags (the response says so);
+- text: a CLIP vector from a worker → `semantic` neighbours; without CLIP, music words and
+  metadata over the catalog (stores.text_search), ranked by tag scores (the response says so);
 - image: a CLIP vector from a worker → `semantic` neighbours (needs CLIP; otherwise a note).
 Every mode takes the same filters and only ever sees the tenant's own tracks.
 """
@@ -27,6 +27,7 @@ from gateway.views import track_summary
 from schemas.api import SearchFilters, SearchHit, SearchInput, SearchRequest, SearchResults
 from schemas.queries import AudioQuery, QueryVector, SemanticQuery
 from stores.catalog_queries import keywords
+from stores.text_search import parse
 from stores.vectors import AUDIO, SEMANTIC
 from streams.names import query_blob_key
 from streams.query import request_audio_vector, request_semantic_vector
@@ -131,13 +132,14 @@ class SearchEngine:
             self._record(out, "text", await self._nearest(SEMANTIC, answer.vector, depth, filters))
             return
         out.text_mode = "keyword"
-        out.notes.append(
-            f"semantic search unavailable ({answer.unavailable or answer.error}); "
-            "text was matched by keywords over file names and tags"
-        )
         words = keywords(text)
+        matched = "; ".join(term.describe() for term in parse(words))
+        out.notes.append(
+            f"semantic search unavailable ({answer.unavailable or answer.error}); text was "
+            f"matched offline by music words and metadata ({matched}), ranked by tag scores"
+        )
         found = await self.services.catalog.keyword_search(self.tenant, words, filters, depth)
-        self._record(out, "text", [(doc["track_id"], count / len(words)) for doc, count in found])
+        self._record(out, "text", [(doc["track_id"], score) for doc, score in found])
 
     async def _example_ranking(
         self,

@@ -186,7 +186,10 @@ async def test_upsert_is_idempotent(catalog: Catalog) -> None:
         "filename": "a.wav",
         "sha256": "ab",
         "features": {"tempo_bpm": 120.0},
-        "keywords": ["a", "wav"],  # the words of its file name (and tags), for keyword search
+        # the words of its file name (and tags), `=` for the words it was named by: text search
+        "keywords": ["a", "wav", "=a"],
+        "concepts": {},
+        "search_version": 2,
     }
     assert await catalog.get_track("bob", "trk1") is None
     assert await catalog.count_tracks() == 2
@@ -294,9 +297,15 @@ async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog)
     await _track(catalog, 4, "calmness.mp3", 4.0, {})  # "calm" is a word, not a substring
     stored = await catalog.get_track("alice", "trk1")
     assert stored is not None
-    assert stored["keywords"] == ["night", "piano", "flac", "a", "calm", "piece"]
+    assert stored["keywords"] == [
+        *["night", "piano", "flac", "a", "calm", "piece"],  # file name, description, labels
+        *["=night", "=piano"],  # the file name: what a person named it
+        *["~piano", "~calm"],  # its tag concepts
+    ]
     found = await catalog.keyword_search("alice", ["calm", "piano"], SearchFilters(), 10)
-    assert [(doc["track_id"], matched) for doc, matched in found] == [("trk1", 2), ("trk2", 1)]
+    # without model scores a listed label counts 0.5 and a word of the file name 1.0: the mean
+    # of (calm 0.5, piano 1.0) beats the mean of (calm 1.0, no piano)
+    assert [(doc["track_id"], score) for doc, score in found] == [("trk1", 0.75), ("trk2", 0.5)]
     assert [
         d["track_id"] for d, _ in await catalog.keyword_search("alice", ["c#"], SearchFilters(), 5)
     ] == ["trk3"]
@@ -307,11 +316,16 @@ async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog)
     )
     assert [doc["track_id"] for doc in listed] == ["trk1"]  # a listing needs every word
 
-    await catalog.tracks.update_one({"track_id": "trk2"}, {"$unset": {"keywords": ""}})
+    await catalog.tracks.update_one(
+        {"track_id": "trk2"}, {"$unset": {"keywords": "", "concepts": "", "search_version": ""}}
+    )
     await catalog.ensure_indexes()  # an older catalog gets its words
     again = await catalog.get_track("alice", "trk2")
     assert again is not None
-    assert again["keywords"] == ["calm", "waves", "wav", "ambient"]
+    assert again["keywords"] == [
+        *["calm", "waves", "wav", "ambient", "=calm", "=waves"],
+        *["~ambient", "~calm"],
+    ]
 
 
 async def test_cursor_pages_cover_every_track_once(catalog: Catalog) -> None:
