@@ -150,6 +150,19 @@ def _file_tags(grid: Table, tags: dict[str, Any]) -> None:
         grid.add_row("codec", escape(str(tags["codec"])) + rate)
 
 
+MODEL_TAGS_SHOWN = 8
+
+
+def top_model_tags(scores: dict[str, Any], n: int = MODEL_TAGS_SHOWN) -> list[tuple[str, float]]:
+    """The `n` most probable of both models' tags (a tag both models know: the higher)."""
+    merged: dict[str, float] = {}
+    for model in ("msd", "mtt"):
+        for tag, probability in (scores.get(model) or {}).items():
+            name = str(tag).lower()
+            merged[name] = max(merged.get(name, 0.0), float(probability))
+    return sorted(merged.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
 def track_details(console: Console, track: Track) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -181,9 +194,12 @@ def track_details(console: Console, track: Track) -> None:
         )
         grid.add_row("ReplayGain", f"{_number(features, 'replaygain_db', 'dB')} (track gain)")
     tags = track.tags or {}
-    for name in ("mood", "genre"):
+    for name in ("mood", "genre", "instruments", "vocals"):
         if tags.get(name):
             grid.add_row(name, _words(tags[name]))
+    top = top_model_tags(tags.get("scores") or {})
+    if top:
+        grid.add_row("model tags", ", ".join(f"{escape(tag)} {p:.2f}" for tag, p in top))
     if tags.get("description"):
         grid.add_row("description", escape(str(tags["description"])))
     for stage in Stage:

@@ -28,6 +28,8 @@ def _filters(
     mode: FromQuery[ModeName | None] = None,
     mood: Annotated[str | None, QueryParameter(max_length=64)] = None,
     genre: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    instruments: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    vocals: Annotated[str | None, QueryParameter(max_length=64)] = None,
 ) -> SearchFilters:
     return SearchFilters(
         tempo_min=tempo_min,
@@ -38,6 +40,8 @@ def _filters(
         mode=mode,
         mood=mood,
         genre=genre,
+        instruments=instruments,
+        vocals=vocals,
     )
 
 

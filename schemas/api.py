@@ -148,7 +148,9 @@ class TrackPage(msgspec.Struct, kw_only=True, frozen=True):
 
 # -- search ----------------------------------------------------------------------------------
 class SearchFilters(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """Apply to every search mode. Ranges are inclusive; key/mode/mood/genre match any value."""
+    """Apply to every search mode. Ranges are inclusive; mood, genre, instruments and vocals
+    match when the track has that label among its own (e.g. instruments="piano",
+    vocals="female vocals")."""
 
     tempo_min: float | None = None
     tempo_max: float | None = None
@@ -158,6 +160,8 @@ class SearchFilters(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
     mode: str | None = None
     mood: str | None = None
     genre: str | None = None
+    instruments: str | None = None
+    vocals: str | None = None
 
 
 SearchInput = Literal["text", "image", "audio", "tracks"]

@@ -31,6 +31,8 @@ _EQUALS = {
     "mode": "features.mode",
     "mood": "tags.mood",  # an array field: matches when any element equals the value
     "genre": "tags.genre",
+    "instruments": "tags.instruments",
+    "vocals": "tags.vocals",
 }
 UPLOADED: Document = {"created_at": {"$exists": True}}
 """Tracks the gateway recorded (the status projection alone never sets `created_at`)."""

@@ -129,7 +129,7 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def _phrases() -> dict[tuple[str, ...], tuple[str, ...]]:
-    table = {_split(concept): (concept,) for concept in CONCEPTS}
+    table: dict[tuple[str, ...], tuple[str, ...]] = {_split(c): (c,) for c in CONCEPTS}
     table.update({_split(phrase): concepts for phrase, concepts in SYNONYMS.items()})
     return table
 

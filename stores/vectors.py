@@ -33,6 +33,8 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "mode": "keyword",
     "mood": "keyword",
     "genre": "keyword",
+    "instruments": "keyword",
+    "vocals": "keyword",
     "tempo_bpm": "float",
     "duration_s": "float",
 }
@@ -43,7 +45,7 @@ RANGE_FILTERS: dict[str, tuple[str, str]] = {
     "duration_min": ("duration_s", "gte"),
     "duration_max": ("duration_s", "lte"),
 }
-MATCH_FILTERS = frozenset({"key", "mode", "mood", "genre"})
+MATCH_FILTERS = frozenset({"key", "mode", "mood", "genre", "instruments", "vocals"})
 
 
 def point_id(tenant: str, track_id: str) -> str:
@@ -82,7 +84,8 @@ def build_conditions(filters: dict[str, Any] | None) -> list[Condition]:
     None values are unset.
 
     Filters: `tempo_min`/`tempo_max` (BPM) and `duration_min`/`duration_max` (seconds), inclusive;
-    `key`, `mode`, `mood`, `genre`: a string, or a list matching any of its values.
+    `key`, `mode`, `mood`, `genre`, `instruments`, `vocals`: a string, or a list matching any
+    of its values.
     """
     conditions: list[Condition] = []
     ranges: dict[str, dict[str, float]] = {}

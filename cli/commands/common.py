@@ -65,6 +65,10 @@ def add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mode", choices=MODES)
     group.add_argument("--mood")
     group.add_argument("--genre")
+    group.add_argument("--instruments", metavar="LABEL", help="e.g. piano, strings, drums")
+    group.add_argument(
+        "--vocals", metavar="LABEL", help="female vocals, male vocals, choir, singing, instrumental"
+    )
 
 
 def filters(args: argparse.Namespace) -> SearchFilters:
