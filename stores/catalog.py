@@ -235,22 +235,38 @@ class Catalog:
     ) -> list[tuple[Document, float]]:
         """Tracks matching a query's words (in query order) as stores.text_search ranks them —
         music words by tag concept scores, other words by metadata — best first, then newest;
-        the documents hold `track_id` and `created_at`. Candidates come from the `keywords`
-        index and the server scores, sorts and cuts them: only `limit` documents come back."""
+        the documents hold `track_id` and `created_at`. Each round reads the candidates of one
+        score bucket from the `keywords` index; the server scores, sorts and cuts them."""
         terms = text_search.parse(words)
-        if not terms:
-            return []
-        query = track_query(
-            tenant, filters, words=text_search.candidate_tokens(terms), any_word=True
-        )
+        found: list[tuple[Document, float]] = []
+        for bucket in text_search.BUCKETS if terms else ():
+            tokens = text_search.candidate_tokens(terms, bucket)
+            found = await self._scored(
+                {"tenant": tenant, "keywords": {"$in": tokens}},
+                track_query(tenant, filters),
+                text_search.score_expression(terms),
+                limit,
+            )
+            if len(found) >= limit and found[-1][1] >= bucket:
+                break  # no track without a term this strong can score as high as these
+        return found
+
+    async def _scored(
+        self, candidates: Document, query: Document, score: Document, limit: int
+    ) -> list[tuple[Document, float]]:
+        """The `limit` best `candidates` passing `query` by `score`. The candidates are matched
+        alone first: SecantusDB plans an index scan only for a filter that names exactly the
+        index's fields (anything more scans the whole collection), and MongoDB merges the two
+        stages anyway."""
         pipeline: list[Document] = [
+            {"$match": candidates},
             {"$match": query},
             {
                 "$project": {
                     "_id": False,
                     "track_id": True,
                     "created_at": True,
-                    "score": text_search.score_expression(terms),
+                    "score": score,
                 }
             },
             {"$sort": {"score": DESCENDING, "created_at": DESCENDING, "track_id": DESCENDING}},

@@ -6,7 +6,7 @@ Without CLIP, text is matched against two things a track has (stores.catalog wri
   title, artist, album, album artist, the file's genre tag and the file name;
 - its tag concepts: `concepts` maps each concept (handlers.tagging.vocabulary: the models' label
   groups, a few single model tags, the measured tempo/energy/brightness classes) to a score from
-  0 to 1, and `keywords` carries `~concept` for those scoring at least CANDIDATE_MIN.
+  0 to 1, and `keywords` carries `~concept:b` for each bucket b in BUCKETS it reaches.
 
 A query is split into terms, longest phrase first: a music phrase ("female vocal", "calm",
 "strings", "downtempo") names one or more concepts through SYNONYMS; any other word is a
@@ -16,8 +16,13 @@ metadata word. A term's score for a track:
 - other word: 1.0 when it is a metadata word (`=word`), 0.5 when it is only in the
   description or labels, else 0.
 A track's score is the mean of its terms' scores, so "calm piano" puts a track that is both
-above one that is very much only one. Candidates are found through the index (any term's
-tokens), and the server scores, sorts and cuts them: no document is read into Python to rank it.
+above one that is very much only one. Candidates are found through the index and the server
+scores, sorts and cuts them: no document is read into Python to rank it.
+
+The search first reads the tracks with a term of at least 0.4: a track whose score reaches
+0.4 has such a term. When enough of them score at least 0.4, no unread track can outrank them
+and the search stops; otherwise it reads every candidate (any term at least 0.1). A common word
+thus reads the tracks strong in it, not every track where the models heard a trace of it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from handlers.tagging.vocabulary import CONCEPTS
 
 Document = dict[str, Any]
 
-CANDIDATE_MIN = 0.1  # a concept this strong makes the track a candidate for its words
+BUCKETS = (0.4, 0.1)  # search rounds, strongest first; below the last, not a candidate
 KEEP_MIN = 0.02  # concept scores below this are not stored (they would add ~nothing)
 METADATA_WORD = 1.0
 OTHER_WORD = 0.5
@@ -182,15 +187,19 @@ def parse(words: Sequence[str]) -> list[Term]:
     return list(dict.fromkeys(terms))
 
 
-def candidate_tokens(terms: Sequence[Term]) -> list[str]:
-    """The `keywords` tokens any of which makes a track worth scoring."""
+def _bucket_token(concept: str, bucket: float) -> str:
+    return f"{CONCEPT_PREFIX}{slug(concept)}:{bucket:g}"
+
+
+def candidate_tokens(terms: Sequence[Term], bucket: float) -> list[str]:
+    """The `keywords` tokens of tracks with a term scoring at least `bucket` (a BUCKETS value)."""
     tokens: list[str] = []
     for term in terms:
+        tokens += [META_PREFIX + word for word in term.words]  # METADATA_WORD: always enough
         if term.concepts:
-            tokens += [CONCEPT_PREFIX + slug(concept) for concept in term.concepts]
-            tokens += [META_PREFIX + word for word in term.words]
-        else:
-            tokens += [META_PREFIX + term.words[0], term.words[0]]
+            tokens += [_bucket_token(concept, bucket) for concept in term.concepts]
+        elif bucket <= OTHER_WORD:
+            tokens.append(term.words[0])
     return list(dict.fromkeys(tokens))
 
 
@@ -231,4 +240,5 @@ def stored_concepts(scores: dict[str, float]) -> dict[str, float]:
 
 
 def concept_tokens(scores: dict[str, float]) -> list[str]:
-    return [CONCEPT_PREFIX + slug(c) for c, s in scores.items() if s >= CANDIDATE_MIN]
+    """`~concept:b` for every bucket b each concept's score reaches."""
+    return [_bucket_token(c, b) for c, s in scores.items() for b in BUCKETS if s >= b]

@@ -300,7 +300,7 @@ async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog)
     assert stored["keywords"] == [
         *["night", "piano", "flac", "a", "calm", "piece"],  # file name, description, labels
         *["=night", "=piano"],  # the file name: what a person named it
-        *["~piano", "~calm"],  # its tag concepts
+        *["~piano:0.4", "~piano:0.1", "~calm:0.4", "~calm:0.1"],  # its tag concepts' buckets
     ]
     found = await catalog.keyword_search("alice", ["calm", "piano"], SearchFilters(), 10)
     # without model scores a listed label counts 0.5 and a word of the file name 1.0: the mean
@@ -324,7 +324,7 @@ async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog)
     assert again is not None
     assert again["keywords"] == [
         *["calm", "waves", "wav", "ambient", "=calm", "=waves"],
-        *["~ambient", "~calm"],
+        *["~ambient:0.4", "~ambient:0.1", "~calm:0.4", "~calm:0.1"],
     ]
 
 
