@@ -38,8 +38,9 @@ class SearchController(Controller):
             UnprocessableError,
         ],
         description="Fuses one ranking from every input given (weighted reciprocal-rank fusion); "
-        "each hit says which inputs matched it. Text falls back to keywords over file names and "
-        "tags when semantic vectors are unavailable (`text_mode`, `notes`).",
+        "each hit says which inputs matched it. Without semantic vectors, text is matched by "
+        "music words (the models' tags, with synonyms, ranked by probability) and metadata "
+        "words (`text_mode`, `notes`).",
     )
     async def search(
         self,
