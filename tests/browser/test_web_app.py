@@ -354,10 +354,62 @@ def test_narrow_screen_and_keyboard(page: Page, up: Up, output_path: str) -> Non
     expect(sort).to_be_focused()  # the focus stays where the person was
 
 
+def _card(page: Page, heading: str) -> Locator:
+    return page.locator(".card").filter(has=page.get_by_role("heading", name=heading, exact=True))
+
+
 def _cover() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 80, 40)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _long_upload(page: Page, folder: Path, shots: Path) -> Locator:
+    """A 90-s tagged FLAC with cover art and a short WAV; the long one's row hears percentages."""
+    audio = render_track(bpm=110.0, key="D", mode="minor", seconds=LONG_SECONDS, seed=4)
+    tags = {"title": "Long Haul", "artist": "Percent Ensemble"}
+    long = encode(folder / "long-haul.flac", np.vstack([audio, audio]), 44100, "flac",
+                  tags=tags, cover=_cover())  # fmt: skip
+    short = write_track(folder / "short.wav", bpm=140.0, key="G", mode="major", seconds=4.0)
+    page.get_by_role("link", name="Upload").first.click()
+    page.get_by_label("choose audio files").set_input_files([str(long), str(short)])
+    row = page.locator(".upload-row", has_text="long-haul.flac")
+    expect(row).to_have_attribute("data-state", "indexed", timeout=PIPELINE_TIMEOUT_MS)
+    heard = (row.get_attribute("data-percents") or "").split()
+    assert heard, "no percent event reached the row"
+    assert all(re.fullmatch(r"(decode|features|tagging|embedding|indexing):\d+", h) for h in heard)
+    short_row = page.locator(".upload-row", has_text="short.wav")
+    try:
+        expect(short_row).to_have_attribute("data-state", "indexed", timeout=PIPELINE_TIMEOUT_MS)
+    except AssertionError:
+        _shot(page, shots, "debug-upload")
+        print("DEBUG", short_row.evaluate("e => e.outerHTML"))
+        raise
+    return row
+
+
+def _track_details(page: Page, row: Locator, url: str, shots: Path) -> None:
+    """Cover art, peaks and ReplayGain, the models' tags, at 360 px; no cover: no image."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    row.get_by_role("link", name="long-haul.flac").click()
+    expect(page.get_by_role("heading", name="long-haul.flac")).to_be_visible()
+    cover = page.get_by_role("img", name="cover art")
+    expect(cover).to_be_visible()
+    _until(cover, "image => image.complete && image.naturalWidth === 32")
+    facts = _card(page, "Features")
+    for label in ("ReplayGain", "Sample peak", "True peak"):
+        expect(facts).to_contain_text(label)
+    expect(page.locator(".scores li")).to_have_count(12)  # the strongest model tags, with meters
+    expect(page.locator(".scores meter").first).to_have_attribute("aria-label", re.compile(" %"))
+    expect(_card(page, "File")).to_contain_text("Percent Ensemble")
+    _fits_and_is_named(page, shots, "track-360")
+
+    page.goto(f"{url}/#/library")
+    page.get_by_role("link", name="short.wav").click()
+    expect(page.get_by_role("heading", name="short.wav")).to_be_visible()
+    expect(_card(page, "Features")).to_contain_text("ReplayGain")
+    expect(page.locator("img.cover")).to_have_count(0)
+    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 def test_long_upload_track_details_and_paging(
@@ -368,46 +420,11 @@ def test_long_upload_track_details_and_paging(
     shots = Path(output_path)
     shots.mkdir(parents=True, exist_ok=True)
     credentials = msgspec.json.decode(credentials_path(up.data).read_bytes(), type=LocalCredentials)
-    audio = render_track(bpm=110.0, key="D", mode="minor", seconds=LONG_SECONDS, seed=4)
-    tags = {"title": "Long Haul", "artist": "Percent Ensemble"}
-    long = encode(tmp_path / "long-haul.flac", np.vstack([audio, audio]), 44100, "flac",
-                  tags=tags, cover=_cover())  # fmt: skip
-    short = write_track(tmp_path / "short.wav", bpm=140.0, key="G", mode="major", seconds=4.0)
     url = f"http://127.0.0.1:{up.port}"
     _sign_in_by_keyboard(page, url, credentials)
+    row = _long_upload(page, tmp_path, shots)
+    _track_details(page, row, url, shots)
 
-    page.get_by_role("link", name="Upload").first.click()
-    page.get_by_label("choose audio files").set_input_files([str(long), str(short)])
-    row = page.locator(".upload-row", has_text="long-haul.flac")
-    expect(row).to_have_attribute("data-state", "indexed", timeout=PIPELINE_TIMEOUT_MS)
-    heard = (row.get_attribute("data-percents") or "").split()
-    assert heard, "no percent event reached the row"
-    assert all(re.fullmatch(r"(decode|features|tagging|embedding|indexing):\d+", h) for h in heard)
-    expect(page.locator(".upload-row[data-state='indexed']")).to_have_count(
-        2, timeout=PIPELINE_TIMEOUT_MS
-    )
-
-    page.set_viewport_size({"width": 360, "height": 740})
-    row.get_by_role("link", name="long-haul.flac").click()
-    expect(page.get_by_role("heading", name="long-haul.flac")).to_be_visible()
-    cover = page.get_by_role("img", name="cover art")
-    expect(cover).to_be_visible()
-    _until(cover, "image => image.complete && image.naturalWidth === 32")
-    facts = page.locator(".card", has_text="Features")
-    for label in ("ReplayGain", "Sample peak", "True peak"):
-        expect(facts).to_contain_text(label)
-    expect(page.locator(".scores li")).to_have_count(12)  # the strongest model tags, with meters
-    expect(page.locator(".scores meter").first).to_have_attribute("aria-label", re.compile(" %"))
-    expect(page.locator(".card", has_text="File")).to_contain_text("Percent Ensemble")
-    _fits_and_is_named(page, shots, "track-360")
-
-    page.goto(f"{url}/#/library")  # no cover art here: none is shown, no broken image
-    page.get_by_role("link", name="short.wav").click()
-    expect(page.get_by_role("heading", name="short.wav")).to_be_visible()
-    expect(page.locator(".card", has_text="Features")).to_contain_text("ReplayGain")
-    expect(page.locator("img.cover")).to_have_count(0)
-
-    page.set_viewport_size({"width": 1280, "height": 800})
     sent = _track_lists(page)
     page.goto(f"{url}/#/library?limit=1")
     rows = page.locator("table.tracks tbody tr")

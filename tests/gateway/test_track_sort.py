@@ -31,7 +31,9 @@ async def test_sorted_pages_over_http(gateway: Gateway) -> None:
         found: list[float | None] = []
         cursor = None
         while True:
-            params = {"sort": sort, "limit": 2} | ({"cursor": cursor} if cursor else {})
+            params: dict[str, str | int] = {"sort": sort, "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
             response = await gateway.client.get("/v1/tracks", params=params, headers=headers)
             assert response.status_code == 200, response.text
             page = msgspec.json.decode(response.content, type=TrackPage)

@@ -70,6 +70,22 @@ async def test_page_and_assets_carry_strict_headers(gateway: Gateway) -> None:
     assert (await gateway.client.get("/web/nothing.js")).status_code == 404
 
 
+async def test_modules_are_preloaded_and_revalidated(gateway: Gateway) -> None:
+    """The page names every module up front (one round trip for the whole module graph), and a
+    reload costs a 304 per file."""
+    page = await gateway.client.get("/")
+    preloaded = re.findall(r'<link rel="modulepreload" href="(/web/js/[^"]+)">', page.text)
+    assert sorted(preloaded) == sorted(f"/web/js/{p.name}" for p in (WEB_DIR / "js").glob("*.js"))
+    for path in ("/", "/web/app.css", "/web/js/main.js"):
+        first = await gateway.client.get(path)
+        assert first.headers["cache-control"] == "no-cache", path
+        again = await gateway.client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert (again.status_code, again.content) == (304, b""), path
+        assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+    module = await gateway.client.get("/web/js/main.js")
+    assert module.headers["content-type"] == "text/javascript; charset=utf-8"
+
+
 def test_the_page_weighs_under_200_kb() -> None:
     total = sum(path.stat().st_size for path in WEB_DIR.rglob("*") if path.is_file())
     assert total <= 200_000, f"{total} bytes"

@@ -75,7 +75,8 @@ def _value(document: Document, dotted: str) -> Any:
 def _expected(documents: list[Document], sort: str) -> list[str]:
     order = parse_sort(sort)
     fields = order.column.fields
-    present, missing = [], []
+    present: list[tuple[list[Any], str]] = []
+    missing: list[tuple[list[Any], str]] = []
     for doc in documents:
         values = [_value(doc, field) for field in fields]
         blank = values[0] is None or (order.column.text and values[0] == "")

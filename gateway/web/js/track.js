@@ -32,7 +32,9 @@ function plain(value) {
   if (Array.isArray(value)) {
     return value.map((item) => (typeof item === 'number' ? Number(item.toFixed(3)) : plain(item))).join(', ');
   }
-  if (value && typeof value === 'object') return JSON.stringify(value);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).map(([name, item]) => `${name.replace(/_/g, ' ')} ${plain(item)}`).join(', ');
+  }
   if (typeof value === 'number') return String(Number(value.toFixed(4)));
   return value === null || value === undefined || value === '' ? '–' : String(value);
 }
