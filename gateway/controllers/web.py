@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from pathlib import Path
+from typing import Any
 
 from litestar import Request, Response, Router, get
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
+
+AnyRequest = Request[Any, Any, State]
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -60,7 +63,7 @@ class Asset:
         self.media_type = media_type
         self.etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
 
-    def answer(self, request: Request[object, object, object]) -> Response[bytes]:
+    def answer(self, request: AnyRequest) -> Response[bytes]:
         if request.headers.get("if-none-match") == self.etag:
             return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": self.etag})
         return Response(self.body, media_type=self.media_type, headers={"ETag": self.etag})
@@ -94,13 +97,13 @@ def web_router() -> Router:
     page = Asset(page_with_preloads((WEB_DIR / "index.html").read_bytes(), assets), "text/html")
 
     @get("/", include_in_schema=False, cache_control=REVALIDATE, sync_to_thread=False)
-    def index(request: Request[object, object, object]) -> Response[bytes]:
+    def index(request: AnyRequest) -> Response[bytes]:
         return page.answer(request)
 
     @get(
         "/web/{path:path}", include_in_schema=False, cache_control=REVALIDATE, sync_to_thread=False
     )
-    def asset(request: Request[object, object, object], path: FromPath[str]) -> Response[bytes]:
+    def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
         found = assets.get(path.lstrip("/"))
         if found is None:
             raise NotFoundException(detail="no such file of the web app")
