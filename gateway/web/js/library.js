@@ -159,34 +159,63 @@ export function view(params) {
 
   // Each finished or failed stage re-reads the track once the catalog reflects the event. Reads
   // can overlap: only the one asked for last may change the row, and one for the track's last
-  // event retries until the catalog's status (a projection that may lag) says so too.
+  // event retries until the catalog's status (a projection that may lag) says so too. A row
+  // that hears nothing for a while, or any row after the stream reconnected, is re-read anyway.
   const watched = new Map(); // track id → unsubscribe
   const tickets = new Map(); // track id → number of the latest read asked for
+  const heard = new Map(); // track id of a row still in the pipeline → when it last heard news
   const RETRIES = 30;
-  const update = async (event, ticket, attempt = 0) => {
+  const QUIET_MS = 10_000;
+  const ticket = (trackId) => {
+    const next = (tickets.get(trackId) ?? 0) + 1;
+    tickets.set(trackId, next);
+    heard.set(trackId, Date.now());
+    return next;
+  };
+  const show = (fresh) => {
+    const index = state.items.findIndex((item) => item.track_id === fresh.track_id);
+    if (index >= 0) state.items[index] = fresh;
+    if (FINAL.has(fresh.status)) {
+      watched.get(fresh.track_id)?.();
+      heard.delete(fresh.track_id);
+    }
+    renderBody();
+  };
+  const update = async (event, mine, attempt = 0) => {
     try {
       const fresh = summaryOf(await progress.trackAfter(event));
-      if (tickets.get(event.track_id) !== ticket) return;
-      const index = state.items.findIndex((item) => item.track_id === fresh.track_id);
-      if (index >= 0) state.items[index] = fresh;
+      if (tickets.get(event.track_id) !== mine) return;
+      show(fresh);
       const last = event.state === 'failed' || (event.stage === 'indexing' && event.state === 'finished');
-      if (FINAL.has(fresh.status)) watched.get(fresh.track_id)?.();
-      else if (last && attempt < RETRIES) setTimeout(() => update(event, ticket, attempt + 1), 1000);
-      renderBody();
+      if (last && !FINAL.has(fresh.status) && attempt < RETRIES) setTimeout(() => update(event, mine, attempt + 1), 1000);
     } catch {
       // deleted meanwhile, or signed out: the row stays as it was
     }
   };
+  const reread = async (trackId) => {
+    const mine = ticket(trackId);
+    try {
+      const fresh = summaryOf(await get(`/v1/tracks/${trackId}`));
+      if (tickets.get(trackId) === mine) show(fresh);
+    } catch {
+      heard.delete(trackId); // deleted meanwhile, or signed out
+    }
+  };
   const watch = (track) => {
     if (FINAL.has(track.status) || watched.has(track.track_id)) return;
+    heard.set(track.track_id, Date.now());
     const unsubscribe = progress.subscribe(track.track_id, (event) => {
-      if (event.state !== 'finished' && event.state !== 'failed') return;
-      const ticket = (tickets.get(event.track_id) ?? 0) + 1;
-      tickets.set(event.track_id, ticket);
-      update(event, ticket);
+      heard.set(event.track_id, Date.now());
+      if (event.state === 'finished' || event.state === 'failed') update(event, ticket(event.track_id));
     });
     watched.set(track.track_id, unsubscribe);
   };
+  const quiet = setInterval(() => {
+    for (const [trackId, at] of heard) if (Date.now() - at > QUIET_MS) reread(trackId);
+  }, 2000);
+  const stopResync = progress.onResync(() => {
+    for (const trackId of heard.keys()) reread(trackId);
+  });
 
   const filters = { ...values };
   delete filters.sort;
@@ -230,6 +259,8 @@ export function view(params) {
   load();
   const leave = () => {
     for (const unsubscribe of watched.values()) unsubscribe();
+    clearInterval(quiet);
+    stopResync();
   };
   const node = h(
     'section',
