@@ -27,6 +27,7 @@ import psutil
 import soundfile as sf
 
 from cli.up import running_gateway, running_system
+from handlers.worker import Worker
 from schemas.api import ProgressMessage, TokenPair
 from schemas.settings import settings_from_env
 from streams.server import free_port
@@ -47,6 +48,7 @@ print(response.status_code, response.text[:300])
 class Client:
     http: httpx.AsyncClient
     token: str
+    worker: Worker  # its stores, for benches that fill the catalog directly
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +64,8 @@ async def gateway_stack(data: Path) -> AsyncIterator[Client]:
         await http.post("/v1/auth/register", json=credentials)
         login = await http.post("/v1/auth/login", json=credentials)
         login.raise_for_status()
-        yield Client(http, msgspec.json.decode(login.content, type=TokenPair).access_token)
+        token = msgspec.json.decode(login.content, type=TokenPair).access_token
+        yield Client(http, token, worker)
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -30,6 +30,7 @@ from bench.report import markdown_table, phase, verdict
 from bench.scale import measure_scale, scale_table
 from bench.search import measure_search, search_table
 from bench.similarity import measure_similarity, similarity_table
+from bench.web import measure_web, web_table
 from schemas.settings import settings_from_env
 
 RESULTS = Path(__file__).parent / "results"
@@ -62,6 +63,8 @@ FULL = {
     "fp_clips": 100,
     "fp_negatives": 100,
     "fp_size": 10_000,
+    "web_loads": 20,
+    "web_library": 10_000,
 }
 QUICK = FULL | {
     "tracks": 3,
@@ -86,6 +89,8 @@ QUICK = FULL | {
     "fp_clips": 20,
     "fp_negatives": 20,
     "fp_size": 1_000,
+    "web_loads": 5,
+    "web_library": 1_000,
 }
 
 
@@ -238,6 +243,10 @@ async def _fingerprint(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
 
 
+async def _web(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return await measure_web(work, args.web_loads, args.web_library, seed=args.seed)
+
+
 @dataclass(frozen=True)
 class Section:
     measure: Callable[[Path, argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -255,6 +264,7 @@ SECTIONS = {
     "faults": Section(_faults, _faults_table),
     "scale": Section(_scale, scale_table),
     "fingerprint": Section(_fingerprint, fingerprint_table),
+    "web": Section(_web, web_table),
 }
 
 
@@ -344,6 +354,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fp-clips", type=int, help="degraded clips per condition")
     parser.add_argument("--fp-negatives", type=int, help="clips of tracks not in the library")
     parser.add_argument("--fp-size", type=int, help="index size (tracks) for identify latency")
+    parser.add_argument("--web-loads", type=int, help="cold first loads of the web app timed")
+    parser.add_argument("--web-library", type=int, help="library size for the web app's pages")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

@@ -3,11 +3,14 @@
 The caller is who authenticated, never what a header claims, so `X-Forwarded-For` cannot
 bypass the limit; routes without authentication (login, register, refresh) are limited per
 client socket address. Buckets live in the gateway's memory: each replica limits on its own.
+The web app's page and files are not limited: they are served from memory, and a page load
+alone is 16 requests.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +20,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from schemas.settings import Settings
 
 MAX_BUCKETS = 100_000
+UNLIMITED = re.compile(r"^/(web/.*)?$")  # the web app's page and files (gateway.controllers.web)
 
 
 @dataclass(slots=True)
@@ -58,6 +62,9 @@ def caller_of(scope: Scope) -> str:
 
 def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if UNLIMITED.match(scope["path"]):
+            await app(scope, receive, send)
+            return
         limiter: RateLimiter = scope["app"].state.rate_limiter
         wait_s = limiter.retry_after(caller_of(scope))
         if wait_s > 0:

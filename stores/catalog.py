@@ -27,12 +27,11 @@ from pymongo.errors import DuplicateKeyError
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores import text_search
+from stores.catalog_order import DEFAULT_SORT, encode_cursor, parse_sort, segments, sort_indexes
 from stores.catalog_queries import (
     SEARCH_SOURCES,
     SEARCH_VERSION,
     UPLOADED,
-    after_cursor,
-    encode_cursor,
     search_fields,
     track_query,
 )
@@ -160,6 +159,8 @@ class Catalog:
         await self.tracks.create_index(
             [("tenant", ASCENDING), ("keywords", ASCENDING)], name="tenant_keywords"
         )
+        for name, keys in sort_indexes().items():
+            await self.tracks.create_index(keys, name=name)
         await self._backfill_keywords()
 
     async def _backfill_keywords(self) -> int:
@@ -216,19 +217,24 @@ class Catalog:
         cursor: str | None,
         limit: int,
         sha256: str | None = None,
+        sort: str = DEFAULT_SORT,
     ) -> tuple[list[Document], str | None]:
-        """A page of the tenant's tracks, newest first, and the cursor of the next page."""
+        """A page of the tenant's tracks in `sort` order (stores.catalog_order; default newest
+        first) and the cursor of the next page. Raises InvalidSortError, InvalidCursorError."""
+        order = parse_sort(sort)
         query = track_query(tenant, filters, words=words, status=status, sha256=sha256)
-        if cursor:
-            query["$and"].append(after_cursor(cursor))
-        found = self.tracks.find(query, projection={"_id": False})
-        page = await found.sort([("created_at", DESCENDING), ("track_id", DESCENDING)]).to_list(
-            limit + 1
-        )
+        page: list[Document] = []
+        for segment in segments(order, cursor):
+            found = self.tracks.find(
+                {"$and": [*query["$and"], *segment.conditions]},
+                projection={"_id": False},
+            )
+            page += await found.sort(segment.sort).to_list(limit + 1 - len(page))
+            if len(page) > limit:
+                break
         if len(page) <= limit:
             return page, None
-        last = page[limit - 1]
-        return page[:limit], encode_cursor(last["created_at"], last["track_id"])
+        return page[:limit], encode_cursor(order, page[limit - 1])
 
     async def keyword_search(
         self, tenant: str, words: list[str], filters: SearchFilters, limit: int

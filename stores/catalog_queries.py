@@ -6,13 +6,9 @@ stores.vectors.build_filter — to vector search, so every search mode filters a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from typing import Any
-
-import msgspec
 
 from handlers.tagging.vocabulary import concept_scores
 from schemas.api import SearchFilters
@@ -38,10 +34,6 @@ UPLOADED: Document = {"created_at": {"$exists": True}}
 """Tracks the gateway recorded (the status projection alone never sets `created_at`)."""
 MAX_KEYWORDS = 16
 _WORD = re.compile(r"[^\W_]+#?")  # letters and digits (a key's sharp kept): "C#_minor" → c#, minor
-
-
-class InvalidCursorError(ValueError):
-    """A page cursor that this catalog did not hand out."""
 
 
 def filter_conditions(filters: SearchFilters) -> list[Document]:
@@ -126,30 +118,3 @@ def track_query(
     if sha256 is not None:
         conditions.append({"sha256": sha256})
     return {"$and": conditions}
-
-
-class _Cursor(msgspec.Struct, array_like=True, frozen=True):
-    created_at: float
-    track_id: str
-
-
-def encode_cursor(created_at: float, track_id: str) -> str:
-    raw = msgspec.json.encode(_Cursor(created_at, track_id))
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def after_cursor(cursor: str) -> Document:
-    """Condition selecting tracks after `cursor` in (created_at, track_id) descending order;
-    the upper bound on `created_at` lets an index on (tenant, created_at, track_id) seek."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        last = msgspec.json.decode(raw, type=_Cursor)
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page") from exc
-    return {
-        "created_at": {"$lte": last.created_at},
-        "$or": [
-            {"created_at": {"$lt": last.created_at}},
-            {"track_id": {"$lt": last.track_id}},
-        ],
-    }

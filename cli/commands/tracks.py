@@ -15,13 +15,14 @@ from cli.commands.common import (
     filter_params,
 )
 from schemas.api import TrackSummary
+from stores.catalog_order import COLUMNS, SORT_NAMES
 
 PAGE_SIZE = 100
 
 
 async def _tracks(gateway: Gateway, args: argparse.Namespace) -> int:
     base = filter_params(args)
-    for name in ("q", "status"):
+    for name in ("q", "status", "sort"):
         if getattr(args, name) is not None:
             base[name] = getattr(args, name)
     found: list[TrackSummary] = []
@@ -80,6 +81,12 @@ def register(commands: Commands) -> None:
     add_filters(tracks)
     tracks.add_argument("-q", "--query", dest="q", help="text in the file name or tags")
     tracks.add_argument("--status", help="e.g. indexed, failed, decode")
+    tracks.add_argument(
+        "--sort",
+        choices=SORT_NAMES,
+        metavar="COLUMN",
+        help=f"order by {', '.join(COLUMNS)}; a leading - reverses (default -created_at)",
+    )
     tracks.add_argument(
         "--limit", type=at_least(0), default=50, help="how many tracks (default 50; 0 for all)"
     )

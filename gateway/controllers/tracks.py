@@ -47,7 +47,8 @@ from schemas.api import SearchResults, Track, TrackLinks, TrackPage, UploadAccep
 from schemas.events import Deleted, Uploaded
 from schemas.payloads import TrackRef
 from stores.blobs import BlobNotFound
-from stores.catalog_queries import InvalidCursorError, keywords
+from stores.catalog_order import DEFAULT_SORT, InvalidCursorError, InvalidSortError, SortName
+from stores.catalog_queries import keywords
 from streams.names import track_blob_key, track_blob_prefix
 
 log = structlog.get_logger("gateway.tracks")
@@ -55,6 +56,10 @@ AuthRequest = Request[User, Any, State]
 TrackId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{32}$", description="a track id")]
 DOWNLOAD_CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+SORT_HELP = (
+    "column to order by, `-` for descending (default -created_at, newest first); tracks "
+    "without a value (not analysed yet, no title tag) come last either way"
+)
 
 
 def _accepted(doc_or_id: dict[str, Any] | str, upload: SpooledUpload) -> UploadAccepted:
@@ -213,9 +218,11 @@ class TracksController(Controller):
         sha256: Annotated[
             str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$", description="exact bytes")
         ] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=4096)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        sort: Annotated[SortName, QueryParameter(description=SORT_HELP)] = DEFAULT_SORT,
     ) -> TrackPage:
+        """A page of tracks; `next_cursor` fetches the next one (with the same query and sort)."""
         try:
             docs, next_cursor = await services.catalog.list_tracks(
                 request.user.user_id,
@@ -225,8 +232,9 @@ class TracksController(Controller):
                 sha256=sha256,
                 cursor=cursor,
                 limit=limit,
+                sort=sort,
             )
-        except InvalidCursorError as exc:
+        except (InvalidCursorError, InvalidSortError) as exc:
             raise ClientException(detail=str(exc)) from None
         return TrackPage(items=[track_summary(doc) for doc in docs], next_cursor=next_cursor)
 

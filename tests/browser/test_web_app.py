@@ -5,24 +5,34 @@ seek on the waveform, open a similar track, search by text and by an audio file,
 
 One of the tracks has a hostile file name; it must show as text on every page and never become
 markup. A screenshot of each page is saved in the test's output folder (`--output`).
+
+Also: every page at 360 px without horizontal scrolling and with every control named, sorting
+from the keyboard; a long tagged upload whose row shows the stages' percentages and whose track
+page shows its cover, loudness figures and the models' tag probabilities; and a library that
+asks the server for one page at a time.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+import numpy as np
 import pytest
-from playwright.sync_api import Dialog, Locator, Page, expect
+from PIL import Image
+from playwright.sync_api import Dialog, Locator, Page, Request, expect
 
 from cli.credentials import LocalCredentials, credentials_path
 from streams.server import free_port
+from tests.encode import encode
 from tests.integration.test_cli import Up
-from tests.synth import write_track
+from tests.synth import render_track, write_track
 
 SECONDS = 8.0
 HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1">.wav'
@@ -33,6 +43,7 @@ TRACKS = [
     (HOSTILE, 124.0, "E", "major", "WAV", 3),
 ]
 BROKEN = "truncated.flac"  # passes the upload's checks, fails in the decode stage
+LONG_SECONDS = 60.0  # long enough for the features stage to report a percentage before it ends
 TIMEOUT_MS = 15_000  # for the page to react
 PIPELINE_TIMEOUT_MS = 120_000  # for tracks to go through the pipeline on a busy machine
 
@@ -74,6 +85,19 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         started.stop()  # Ctrl-C: a clean exit, no process left behind
     finally:
         started.kill()
+
+
+def _track_lists(page: Page) -> list[dict[str, list[str]]]:
+    """The query of every GET /v1/tracks (a library page) the page sends from now on."""
+    sent: list[dict[str, list[str]]] = []
+
+    def record(request: Request) -> None:
+        url = urlsplit(request.url)
+        if request.method == "GET" and url.path == "/v1/tracks":
+            sent.append(parse_qs(url.query))
+
+    page.on("request", record)
+    return sent
 
 
 def _until(element: Locator, predicate: str, timeout_s: float = TIMEOUT_MS / 1000) -> None:
@@ -150,8 +174,16 @@ def _library(page: Page, shots: Path) -> None:
     page.get_by_role("button", name="Apply").click()
     expect(table).to_have_count(2)
     expect(page.locator("table.tracks")).not_to_contain_text("night-drive")
+    sent = _track_lists(page)
     page.get_by_role("button", name="sort by BPM").click()
     expect(table.first).to_contain_text("124")
+    bpm = page.get_by_role("columnheader", name="sort by BPM")
+    expect(bpm).to_have_attribute("aria-sort", "ascending")
+    page.get_by_role("button", name="sort by BPM").click()
+    expect(bpm).to_have_attribute("aria-sort", "descending")
+    expect(table.first).to_contain_text("128")
+    assert [query.get("sort") for query in sent] == [["bpm"], ["-bpm"]]  # the server sorts
+    assert all(query["tempo_min"] == ["120"] for query in sent)  # with the same filters
     _no_markup_from_data(page)
     _shot(page, shots, "3-library")
     page.get_by_role("link", name="Reset").click()
@@ -271,30 +303,134 @@ def test_the_web_app_end_to_end(page: Page, up: Up, music: list[Path], output_pa
     assert problems == []
 
 
-def test_narrow_screen_and_keyboard(page: Page, up: Up, output_path: str) -> None:
-    """At 360 px nothing overflows the page, and sign-in works from the keyboard alone."""
-    shots = Path(output_path)
-    shots.mkdir(parents=True, exist_ok=True)
-    credentials = msgspec.json.decode(credentials_path(up.data).read_bytes(), type=LocalCredentials)
-    page.set_viewport_size({"width": 360, "height": 740})
-    page.goto(f"http://127.0.0.1:{up.port}")
+UNNAMED = """[...document.querySelectorAll(
+        'a[href], input, select, button, textarea, audio, meter, [role=slider], [tabindex]')]
+    .filter(e => e.type !== 'file' || e.offsetParent !== null)
+    .filter(e => !(e.labels?.length || e.getAttribute('aria-label')
+                   || e.getAttribute('aria-labelledby') || e.title || e.textContent.trim()))
+    .map(e => e.outerHTML)"""
+
+
+def _fits_and_is_named(page: Page, shots: Path, name: str) -> None:
+    """At the page's width nothing scrolls sideways, and every control has a name."""
+    viewport = page.viewport_size
+    assert viewport is not None
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"], (name, width)
+    assert page.evaluate(UNNAMED) == [], name
+    _shot(page, shots, name)
+
+
+def _sign_in_by_keyboard(page: Page, url: str, credentials: LocalCredentials) -> None:
+    page.goto(url)
     expect(page.get_by_label("User name")).to_be_focused()
     page.keyboard.type(credentials.username)
     page.keyboard.press("Tab")
     page.keyboard.type(credentials.password)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Library")).to_be_visible()
+
+
+def test_narrow_screen_and_keyboard(page: Page, up: Up, output_path: str) -> None:
+    """At 360 px nothing overflows the page and every control is named; sign-in and sorting
+    work from the keyboard alone."""
+    shots = Path(output_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    credentials = msgspec.json.decode(credentials_path(up.data).read_bytes(), type=LocalCredentials)
+    page.set_viewport_size({"width": 360, "height": 740})
+    url = f"http://127.0.0.1:{up.port}"
+    _sign_in_by_keyboard(page, url, credentials)
     for route in ("#/library", "#/upload", "#/search", "#/admin", "#/account"):
-        page.goto(f"http://127.0.0.1:{up.port}/{route}")
+        page.goto(f"{url}/{route}")
         page.wait_for_selector("main h1")
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, (route, width)
-        unlabelled = page.evaluate(
-            """[...document.querySelectorAll('input, select, button, textarea')]
-                .filter(e => e.type !== 'file' || e.offsetParent !== null)
-                .filter(e => !(e.labels?.length || e.getAttribute('aria-label')
-                               || e.textContent.trim()))
-                .map(e => e.outerHTML)"""
-        )
-        assert unlabelled == [], (route, unlabelled)
-        _shot(page, shots, route.strip("#/"))
+        if route == "#/library":  # its rows, not just the empty table
+            expect(page.get_by_text(re.compile(r"shown|No tracks match"))).to_be_visible()
+        _fits_and_is_named(page, shots, route.strip("#/"))
+    page.goto(f"{url}/#/library")
+    sort = page.get_by_role("button", name="sort by Length")
+    sort.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("columnheader", name="sort by Length")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    expect(sort).to_be_focused()  # the focus stays where the person was
+
+
+def _card(page: Page, heading: str) -> Locator:
+    return page.locator(".card").filter(has=page.get_by_role("heading", name=heading, exact=True))
+
+
+def _cover() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 80, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _long_upload(page: Page, folder: Path, shots: Path) -> Locator:
+    """A 60-s tagged FLAC with cover art and a short WAV; the long one's row hears percentages."""
+    audio = render_track(bpm=110.0, key="D", mode="minor", seconds=LONG_SECONDS, seed=4)
+    tags = {"title": "Long Haul", "artist": "Percent Ensemble"}
+    long = encode(folder / "long-haul.flac", np.vstack([audio, audio]), 44100, "flac",
+                  tags=tags, cover=_cover())  # fmt: skip
+    short = write_track(folder / "short.wav", bpm=140.0, key="G", mode="major", seconds=4.0)
+    page.get_by_role("link", name="Upload").first.click()
+    page.get_by_label("choose audio files").set_input_files([str(long), str(short)])
+    row = page.locator(".upload-row", has_text="long-haul.flac")
+    expect(row).to_have_attribute("data-state", "indexed", timeout=PIPELINE_TIMEOUT_MS)
+    heard = (row.get_attribute("data-percents") or "").split()
+    assert heard, "no percent event reached the row"
+    assert all(re.fullmatch(r"(decode|features|tagging|embedding|indexing):\d+", h) for h in heard)
+    short_row = page.locator(".upload-row", has_text="short.wav")
+    expect(short_row).to_have_attribute("data-state", "indexed", timeout=PIPELINE_TIMEOUT_MS)
+    _shot(page, shots, "upload-percent")
+    return row
+
+
+def _track_details(page: Page, row: Locator, url: str, shots: Path) -> None:
+    """Cover art, peaks and ReplayGain, the models' tags, at 360 px; no cover: no image."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    row.get_by_role("link", name="long-haul.flac").click()
+    expect(page.get_by_role("heading", name="long-haul.flac")).to_be_visible()
+    cover = page.get_by_role("img", name="cover art")
+    expect(cover).to_be_visible()
+    _until(cover, "image => image.complete && image.naturalWidth === 32")
+    facts = _card(page, "Features")
+    for label in ("ReplayGain", "Sample peak", "True peak"):
+        expect(facts).to_contain_text(label)
+    expect(page.locator(".scores li")).to_have_count(12)  # the strongest model tags, with meters
+    expect(page.locator(".scores meter").first).to_have_attribute("aria-label", re.compile(" %"))
+    expect(_card(page, "File")).to_contain_text("Percent Ensemble")
+    _fits_and_is_named(page, shots, "track-360")
+
+    page.goto(f"{url}/#/library")
+    page.get_by_role("link", name="short.wav").click()
+    expect(page.get_by_role("heading", name="short.wav")).to_be_visible()
+    expect(_card(page, "Features")).to_contain_text("ReplayGain")
+    expect(page.locator("img.cover")).to_have_count(0)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_long_upload_track_details_and_paging(
+    page: Page, up: Up, tmp_path: Path, output_path: str
+) -> None:
+    """A long tagged upload: its row hears the stages' percentages; its page shows the cover, the
+    loudness figures and the models' tag probabilities. Then the library one track per page."""
+    shots = Path(output_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    credentials = msgspec.json.decode(credentials_path(up.data).read_bytes(), type=LocalCredentials)
+    url = f"http://127.0.0.1:{up.port}"
+    _sign_in_by_keyboard(page, url, credentials)
+    row = _long_upload(page, tmp_path, shots)
+    _track_details(page, row, url, shots)
+
+    sent = _track_lists(page)
+    page.goto(f"{url}/#/library?limit=1")
+    rows = page.locator("table.tracks tbody tr")
+    expect(rows).to_have_count(1)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(2)
+    expect(page.locator("table.tracks")).to_have_attribute("data-requests", "2")
+    assert [query["limit"] for query in sent] == [["1"], ["1"]]  # never more than a page
+    assert "cursor" not in sent[0]
+    assert sent[1]["cursor"]
+    _shot(page, shots, "library-paged")

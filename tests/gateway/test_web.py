@@ -13,10 +13,15 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.testing import TestClient
 
 from gateway.auth.browser import REFRESH_COOKIE, SESSION_PATH
-from gateway.controllers.web import WEB_DIR
+from gateway.controllers.web import WEB_DIR, load_assets, web_router
+from gateway.ratelimit import RateLimiter, rate_limit_middleware
 from schemas.api import MediaLinks, Session
+from schemas.settings import settings_from_env
 from tests.gateway.conftest import Gateway
 from tests.gateway.test_tracks import upload
 from tests.synth import write_track
@@ -68,6 +73,43 @@ async def test_page_and_assets_carry_strict_headers(gateway: Gateway) -> None:
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["content-security-policy"] == csp, path
     assert (await gateway.client.get("/web/nothing.js")).status_code == 404
+
+
+async def test_modules_are_preloaded_and_revalidated(gateway: Gateway) -> None:
+    """The page names every module up front (one round trip for the whole module graph), and a
+    reload costs a 304 per file."""
+    page = await gateway.client.get("/")
+    preloaded = re.findall(r'<link rel="modulepreload" href="(/web/js/[^"]+)">', page.text)
+    assert sorted(preloaded) == sorted(f"/web/js/{p.name}" for p in (WEB_DIR / "js").glob("*.js"))
+    for path in ("/", "/web/app.css", "/web/js/main.js"):
+        first = await gateway.client.get(path)
+        assert first.headers["cache-control"] == "no-cache", path
+        again = await gateway.client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert (again.status_code, again.content) == (304, b""), path
+        assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+    module = await gateway.client.get("/web/js/main.js")
+    assert module.headers["content-type"] == "text/javascript; charset=utf-8"
+
+
+def test_page_loads_are_not_rate_limited() -> None:
+    """A page load is 16 requests: the web app's files never count against the API's limit."""
+    settings = settings_from_env({}, rate_limit_per_minute=60.0, rate_limit_burst=5)
+    app = Litestar(
+        route_handlers=[web_router(), _api_stand_in],
+        middleware=[rate_limit_middleware],
+        state=State({"rate_limiter": RateLimiter(settings)}),
+    )
+    with TestClient(app) as client:
+        for _ in range(3):  # three loads of the page and all its files
+            for path in ["/", *(f"/web/{name}" for name in load_assets())]:
+                assert client.get(path).status_code == 200, path
+        answers = [client.get("/v1/stand-in").status_code for _ in range(6)]
+    assert answers == [200] * 5 + [429]
+
+
+@get("/v1/stand-in", sync_to_thread=False)
+def _api_stand_in() -> str:
+    return "ok"
 
 
 def test_the_page_weighs_under_200_kb() -> None:

@@ -184,6 +184,12 @@ def test_ingest_search_restart(
     assert answer["text_mode"] == "keyword"  # no CLIP weights here
     assert answer["results"][0]["track_id"] == ids["sunrise-anthem.wav"]
 
+    by_tempo = _tonestream(env, "tracks", "--sort=-bpm", "--limit", "0", "--json")
+    fastest_first = ["sunrise-anthem.wav", "night-drive.flac", "slow-waltz.wav"]
+    assert [track["track_id"] for track in _json_lines(by_tempo.stdout)] == [
+        ids[name] for name in fastest_first
+    ]
+
     table = _tonestream(env, "tracks", "--key", "F#")  # what a person sees
     assert "slow-waltz.wav" in table.stdout
     assert "sunrise-anthem.wav" not in table.stdout

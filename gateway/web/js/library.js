@@ -1,6 +1,7 @@
 // The library: the user's tracks a page at a time (cursor paging, never the whole catalog),
-// with the API's filters and text query kept in the URL, and sorting of the loaded rows. Rows of
-// tracks still in the pipeline follow the progress stream.
+// with the API's filters, text query and sort kept in the URL. The server sorts (`sort=`), so
+// "Load more" continues the same order however large the library. Rows of tracks still in the
+// pipeline follow the progress stream.
 
 import { get, query } from './api.js';
 import { field, h, replace, select, notice } from './dom.js';
@@ -10,22 +11,35 @@ import * as progress from './progress.js';
 
 const PAGE_SIZE = 50;
 
+const DEFAULT_SORT = '-created_at';
+// `sort`: the API's column for GET /v1/tracks?sort= (none: not sortable on the server).
 const COLUMNS = [
-  { id: 'filename', label: 'File', value: (t) => t.filename.toLowerCase() },
-  { id: 'status', label: 'Status', value: (t) => t.status },
-  { id: 'duration', label: 'Length', value: (t) => t.duration_s, numeric: true },
-  { id: 'tempo', label: 'BPM', value: (t) => t.tempo_bpm, numeric: true },
-  { id: 'key', label: 'Key', value: (t) => (t.key ? `${t.key} ${t.mode}` : null) },
-  { id: 'camelot', label: 'Camelot', value: (t) => camelotSortKey(t), numeric: true, narrow: true },
+  { id: 'filename', label: 'File', sort: 'filename' },
+  { id: 'status', label: 'Status' },
+  { id: 'duration', label: 'Length', sort: 'duration' },
+  { id: 'tempo', label: 'BPM', sort: 'bpm' },
+  { id: 'key', label: 'Key', sort: 'key' },
+  { id: 'camelot', label: 'Camelot', narrow: true },
   { id: 'mood', label: 'Mood', value: (t) => t.mood.join(', ') || null, narrow: true },
   { id: 'genre', label: 'Genre', value: (t) => t.genre.join(', ') || null, narrow: true },
-  { id: 'added', label: 'Added', value: (t) => t.created_at, numeric: true, narrow: true },
+  { id: 'added', label: 'Added', sort: 'created_at', narrow: true },
 ];
-
-function camelotSortKey(track) {
-  const code = camelot(track.key, track.mode);
-  return code ? Number.parseInt(code, 10) * 2 + (code.endsWith('B') ? 1 : 0) : null;
-}
+const SORTS = [
+  ['-created_at', 'newest first'],
+  ['created_at', 'oldest first'],
+  ['bpm', 'BPM, slowest first'],
+  ['-bpm', 'BPM, fastest first'],
+  ['duration', 'length, shortest first'],
+  ['-duration', 'length, longest first'],
+  ['key', 'key, A to G#'],
+  ['-key', 'key, G# to A'],
+  ['title', 'title tag, A to Z'],
+  ['-title', 'title tag, Z to A'],
+  ['artist', 'artist tag, A to Z'],
+  ['-artist', 'artist tag, Z to A'],
+  ['filename', 'file name, A to Z'],
+  ['-filename', 'file name, Z to A'],
+];
 
 const FINAL = new Set(['indexed', 'failed']);
 
@@ -52,7 +66,12 @@ function summaryOf(track) {
 function cell(track, column) {
   switch (column.id) {
     case 'filename':
-      return h('td', { class: 'name' }, h('a', { href: `#/track/${track.track_id}` }, track.filename || track.track_id));
+      return h(
+        'td',
+        { class: 'name' },
+        h('a', { href: `#/track/${track.track_id}` }, track.filename || track.track_id),
+        track.title || track.artist ? h('span', { class: 'tagline' }, [track.artist, track.title].filter(Boolean).join(' – ')) : null,
+      );
     case 'status':
       return h(
         'td',
@@ -76,17 +95,20 @@ function cell(track, column) {
 }
 
 export function view(params) {
-  const state = { items: [], cursor: null, sort: params.get('sort') ?? '', descending: params.get('desc') === '1' };
   const values = Object.fromEntries(params.entries());
+  const pageSize = Math.min(Math.max(Number.parseInt(values.limit, 10) || PAGE_SIZE, 1), 500);
+  const known = SORTS.some(([value]) => value === values.sort);
+  const state = { items: [], cursor: null, sort: known ? values.sort : DEFAULT_SORT, requests: 0 };
   const statusOptions = [['', 'any status'], ...STATUSES.map((status) => [status, statusLabel(status)])];
   const form = h(
     'form',
     { class: 'library-filters', role: 'search', 'aria-label': 'filter the library' },
     h(
       'div',
-      { class: 'row' },
+      { class: 'row row-3' },
       field('Search words', h('input', { type: 'search', name: 'q', value: values.q ?? '', placeholder: 'file name, mood, genre…' })),
       field('Status', select('status', statusOptions, values.status ?? '')),
+      field('Sort by', select('sort', SORTS, state.sort)),
     ),
     h('details', { open: FILTER_NAMES.some((name) => values[name]) }, h('summary', {}, 'More filters'), filterFields(values)),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Apply'), h('a', { class: 'button', href: '#/library' }, 'Reset')),
@@ -95,7 +117,8 @@ export function view(params) {
     event.preventDefault();
     const data = new FormData(form);
     const next = { q: String(data.get('q') ?? '').trim(), status: data.get('status'), ...readFilters(form) };
-    location.hash = `#/library${query(next)}`;
+    const sort = data.get('sort');
+    location.hash = `#/library${query({ ...next, sort: sort === DEFAULT_SORT ? '' : sort, limit: values.limit })}`;
   });
 
   const head = h('tr', {});
@@ -109,79 +132,102 @@ export function view(params) {
     replace(
       head,
       COLUMNS.map((column) => {
-        const sorted = state.sort === column.id;
+        const attrs = { scope: 'col', class: column.narrow ? 'narrow' : '' };
+        if (!column.sort) return h('th', attrs, column.label);
+        const sorted = state.sort.replace(/^-/, '') === column.sort;
+        const descending = sorted && state.sort.startsWith('-');
         const button = h(
           'button',
           { type: 'button', class: 'sort', 'aria-label': `sort by ${column.label}` },
           column.label,
-          sorted ? (state.descending ? ' ▼' : ' ▲') : '',
+          sorted ? (descending ? ' ▼' : ' ▲') : '',
         );
-        button.addEventListener('click', () => {
-          state.descending = sorted ? !state.descending : false;
-          state.sort = column.id;
-          renderHead();
-          renderBody();
-        });
-        return h(
-          'th',
-          { scope: 'col', class: column.narrow ? 'narrow' : '', 'aria-sort': sorted ? (state.descending ? 'descending' : 'ascending') : 'none' },
-          button,
-        );
+        button.addEventListener('click', () => resort(sorted && !descending ? `-${column.sort}` : column.sort, column.id));
+        return h('th', { ...attrs, 'aria-sort': sorted ? (descending ? 'descending' : 'ascending') : 'none' }, button);
       }),
     );
-  };
-
-  const ordered = () => {
-    const column = COLUMNS.find((candidate) => candidate.id === state.sort);
-    if (!column) return state.items;
-    const sign = state.descending ? -1 : 1;
-    return [...state.items].sort((a, b) => {
-      const x = column.value(a);
-      const y = column.value(b);
-      if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1; // blanks last
-      if (y === null || y === undefined) return -1;
-      return (column.numeric ? x - y : String(x).localeCompare(String(y))) * sign;
-    });
   };
 
   const renderBody = () => {
-    replace(body, ordered().map((track) => h('tr', { dataset: { trackId: track.track_id } }, COLUMNS.map((column) => cell(track, column)))));
-    const sortNote = state.sort ? ' Sorting applies to the loaded tracks.' : '';
+    replace(body, state.items.map((track) => h('tr', { dataset: { trackId: track.track_id } }, COLUMNS.map((column) => cell(track, column)))));
     info.textContent = state.items.length
-      ? `${state.items.length} track${state.items.length === 1 ? '' : 's'} loaded${state.cursor ? ', more available' : ''}.${sortNote}`
+      ? `${state.items.length} track${state.items.length === 1 ? '' : 's'} shown${state.cursor ? ', more available' : ''}.`
       : 'No tracks match.';
     more.hidden = !state.cursor;
+    table.dataset.requests = String(state.requests); // pages asked for so far (the tests read it)
   };
 
+  // Each finished or failed stage re-reads the track once the catalog reflects the event. Reads
+  // can overlap: only the one asked for last may change the row, and one for the track's last
+  // event retries until the catalog's status (a projection that may lag) says so too. A row
+  // that hears nothing for a while, or any row after the stream reconnected, is re-read anyway.
   const watched = new Map(); // track id → unsubscribe
+  const tickets = new Map(); // track id → number of the latest read asked for
+  const heard = new Map(); // track id of a row still in the pipeline → when it last heard news
+  const RETRIES = 30;
+  const QUIET_MS = 10_000;
+  const ticket = (trackId) => {
+    const next = (tickets.get(trackId) ?? 0) + 1;
+    tickets.set(trackId, next);
+    heard.set(trackId, Date.now());
+    return next;
+  };
+  const show = (fresh) => {
+    const index = state.items.findIndex((item) => item.track_id === fresh.track_id);
+    if (index >= 0) state.items[index] = fresh;
+    if (FINAL.has(fresh.status)) {
+      watched.get(fresh.track_id)?.();
+      heard.delete(fresh.track_id);
+    }
+    renderBody();
+  };
+  const update = async (event, mine, attempt = 0) => {
+    try {
+      const fresh = summaryOf(await progress.trackAfter(event));
+      if (tickets.get(event.track_id) !== mine) return;
+      show(fresh);
+      const last = event.state === 'failed' || (event.stage === 'indexing' && event.state === 'finished');
+      if (last && !FINAL.has(fresh.status) && attempt < RETRIES) setTimeout(() => update(event, mine, attempt + 1), 1000);
+    } catch {
+      // deleted meanwhile, or signed out: the row stays as it was
+    }
+  };
+  const reread = async (trackId) => {
+    const mine = ticket(trackId);
+    try {
+      const fresh = summaryOf(await get(`/v1/tracks/${trackId}`));
+      if (tickets.get(trackId) === mine) show(fresh);
+    } catch {
+      heard.delete(trackId); // deleted meanwhile, or signed out
+    }
+  };
   const watch = (track) => {
     if (FINAL.has(track.status) || watched.has(track.track_id)) return;
-    const update = async (event) => {
-      try {
-        const fresh = summaryOf(await progress.trackAfter(event));
-        const index = state.items.findIndex((item) => item.track_id === fresh.track_id);
-        if (index >= 0) state.items[index] = fresh;
-        if (FINAL.has(fresh.status)) watched.get(fresh.track_id)?.();
-        renderBody();
-      } catch {
-        // deleted meanwhile, or signed out: the row stays as it was
-      }
-    };
-    watched.set(
-      track.track_id,
-      progress.subscribe(track.track_id, (event) => {
-        if (event.state === 'finished' || event.state === 'failed') update(event);
-      }),
-    );
+    heard.set(track.track_id, Date.now());
+    const unsubscribe = progress.subscribe(track.track_id, (event) => {
+      heard.set(event.track_id, Date.now());
+      if (event.state === 'finished' || event.state === 'failed') update(event, ticket(event.track_id));
+    });
+    watched.set(track.track_id, unsubscribe);
   };
+  const quiet = setInterval(() => {
+    for (const [trackId, at] of heard) if (Date.now() - at > QUIET_MS) reread(trackId);
+  }, 2000);
+  const stopResync = progress.onResync(() => {
+    for (const trackId of heard.keys()) reread(trackId);
+  });
 
   const filters = { ...values };
   delete filters.sort;
-  delete filters.desc;
+  delete filters.limit;
+  let generation = 0; // a new sort discards pages still arriving for the old one
   const load = async () => {
+    const mine = generation;
     more.disabled = true;
     try {
-      const page = await get(`/v1/tracks${query({ ...filters, cursor: state.cursor, limit: PAGE_SIZE })}`);
+      state.requests += 1;
+      const page = await get(`/v1/tracks${query({ ...filters, sort: state.sort, cursor: state.cursor, limit: pageSize })}`);
+      if (mine !== generation) return;
       state.items.push(...page.items);
       state.cursor = page.next_cursor;
       page.items.forEach(watch);
@@ -194,10 +240,27 @@ export function view(params) {
   };
   more.addEventListener('click', load);
 
+  // A new order starts again at the first page; the URL keeps it (without a new history entry
+  // or a re-render, so the focus stays on the header button).
+  const resort = (sort, columnId) => {
+    state.sort = sort;
+    state.items = [];
+    state.cursor = null;
+    generation += 1;
+    form.elements.sort.value = sort;
+    const shown = { ...values, sort: sort === DEFAULT_SORT ? '' : sort };
+    history.replaceState(null, '', `#/library${query(shown)}`);
+    renderHead();
+    head.querySelector(`th:nth-child(${COLUMNS.findIndex((c) => c.id === columnId) + 1}) button`)?.focus();
+    load();
+  };
+
   renderHead();
   load();
   const leave = () => {
     for (const unsubscribe of watched.values()) unsubscribe();
+    clearInterval(quiet);
+    stopResync();
   };
   const node = h(
     'section',

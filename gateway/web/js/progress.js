@@ -1,14 +1,17 @@
 // One live progress stream for the whole page: GET /v1/events (all of the user's tracks from
 // now on), read with fetch so it carries the Authorization header. Views subscribe per track.
 // Events for a track nobody listens to yet are kept briefly: an upload's first events can
-// arrive before its HTTP response names the track. After a reconnect, listeners are told to
-// re-read what they show, since events may have been missed in between.
+// arrive before its HTTP response names the track. A later subscriber (the library, after the
+// upload row) gets the track's latest event, which it may have missed while its page loaded.
+// After a reconnect, listeners are told to re-read what they show, since events may have been
+// missed in between.
 
 import { get, stream } from './api.js';
 
 const listeners = new Map(); // track id → Set of functions
 const resyncListeners = new Set();
 const early = new Map(); // track id → recent events nobody was listening to
+const latest = new Map(); // track id → [event, final] last heard
 const EARLY_LIMIT = 500;
 let controller = null;
 let connected = null; // a promise that settles once the stream is open (or failed to open)
@@ -17,8 +20,9 @@ export function subscribe(trackId, listener) {
   let set = listeners.get(trackId);
   if (!set) listeners.set(trackId, (set = new Set()));
   set.add(listener);
-  for (const [event, final] of early.get(trackId) ?? []) listener(event, final);
+  const missed = early.get(trackId) ?? (latest.has(trackId) ? [latest.get(trackId)] : []);
   early.delete(trackId);
+  for (const [event, final] of missed) listener(event, final);
   return () => {
     set.delete(listener);
     if (!set.size && listeners.get(trackId) === set) listeners.delete(trackId);
@@ -41,17 +45,20 @@ export function onResync(listener) {
   return () => resyncListeners.delete(listener);
 }
 
+function remember(map, trackId, value) {
+  if (!map.has(trackId) && map.size >= EARLY_LIMIT) map.delete(map.keys().next().value);
+  map.set(trackId, value);
+}
+
 function dispatch(message) {
   const event = message.event;
+  remember(latest, event.track_id, [event, message.final]);
   const set = listeners.get(event.track_id);
   if (set) {
     for (const listener of set) listener(event, message.final);
     return;
   }
-  if (!early.has(event.track_id) && early.size >= EARLY_LIMIT) early.delete(early.keys().next().value);
-  const kept = early.get(event.track_id) ?? [];
-  kept.push([event, message.final]);
-  early.set(event.track_id, kept);
+  remember(early, event.track_id, [...(early.get(event.track_id) ?? []), [event, message.final]]);
 }
 
 async function run(signal, opened) {
@@ -93,4 +100,5 @@ export function stop() {
   controller = null;
   connected = null;
   early.clear();
+  latest.clear();
 }

@@ -1,7 +1,8 @@
-// One track: player with a waveform, every feature and tag, the stage timeline, similar tracks,
-// download, delete, and "search like this". Live while the pipeline still works on it.
+// One track: its cover art, player with a waveform, every feature and tag (with the models' tag
+// probabilities), the stage timeline, similar tracks, download, delete, and "search like this".
+// Live while the pipeline still works on it.
 
-import { del, get, mediaLinks } from './api.js';
+import { call, del, get, mediaLinks } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { bytes, camelot, dateTime, duration, keyName, number, STAGES, statusLabel, time } from './format.js';
 import * as progress from './progress.js';
@@ -15,6 +16,8 @@ const FEATURE_ROWS = [
   ['loudness_lufs', 'Loudness', (f) => `${number(f.loudness_lufs)} LUFS`],
   ['loudness_range_lu', 'Loudness range', (f) => `${number(f.loudness_range_lu)} LU`],
   ['true_peak_dbtp', 'True peak', (f) => `${number(f.true_peak_dbtp)} dBTP`],
+  ['sample_peak_dbfs', 'Sample peak', (f) => `${number(f.sample_peak_dbfs)} dBFS`],
+  ['replaygain_db', 'ReplayGain', (f) => `${f.replaygain_db > 0 ? '+' : ''}${number(f.replaygain_db)} dB`],
   ['energy', 'Energy', (f) => number(f.energy, 3)],
   ['spectral_centroid_hz', 'Spectral centroid', (f) => `${number(f.spectral_centroid_hz, 0)} Hz`],
   ['spectral_bandwidth_hz', 'Spectral bandwidth', (f) => `${number(f.spectral_bandwidth_hz, 0)} Hz`],
@@ -29,7 +32,9 @@ function plain(value) {
   if (Array.isArray(value)) {
     return value.map((item) => (typeof item === 'number' ? Number(item.toFixed(3)) : plain(item))).join(', ');
   }
-  if (value && typeof value === 'object') return JSON.stringify(value);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).map(([name, item]) => `${name.replace(/_/g, ' ')} ${plain(item)}`).join(', ');
+  }
   if (typeof value === 'number') return String(Number(value.toFixed(4)));
   return value === null || value === undefined || value === '' ? '–' : String(value);
 }
@@ -57,21 +62,72 @@ function chips(values) {
   return values?.length ? h('ul', { class: 'chips' }, values.map((value) => h('li', {}, value))) : '–';
 }
 
+const LABELS = [['mood', 'Mood'], ['genre', 'Genre'], ['instruments', 'Instruments'], ['vocals', 'Vocals']];
+const TAG_FACTS = [['energy', 'Energy'], ['brightness', 'Brightness'], ['tempo_class', 'Tempo'], ['source', 'Tagger']];
+const SHOWN_TAGS = new Set([...LABELS, ...TAG_FACTS].map(([name]) => name).concat(['description', 'scores']));
+const TOP_SCORES = 12;
+
+// The pretrained models' strongest tags and their probabilities (tags.scores: MSD and MTT).
+function modelScores(scores) {
+  const ranked = ['msd', 'mtt']
+    .flatMap((model) => Object.entries(scores[model] ?? {}).map(([tag, p]) => [tag, p, model.toUpperCase()]))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, TOP_SCORES);
+  if (!ranked.length) return null;
+  return h(
+    'details',
+    { class: 'model-scores', open: true },
+    h('summary', {}, `Model tags (${scores.model ?? 'musicnn'}), strongest ${ranked.length}`),
+    h(
+      'ol',
+      { class: 'scores' },
+      ranked.map(([tag, p, model]) => {
+        const percent = `${Math.round(p * 100)} %`;
+        return h(
+          'li',
+          {},
+          h('span', { title: `${model} model` }, tag, h('small', { class: 'muted' }, ` ${model}`)),
+          h('meter', { min: 0, max: 1, value: p, 'aria-label': `${tag} (${model}): ${percent}` }),
+          h('span', { class: 'num' }, percent),
+        );
+      }),
+    ),
+  );
+}
+
 function tags(track) {
   const t = track.tags;
   if (!t) return h('p', { class: 'muted' }, 'Not tagged yet.');
-  const rest = Object.entries(t).filter(([name]) => !['mood', 'genre', 'description'].includes(name));
+  const rest = Object.entries(t).filter(([name]) => !SHOWN_TAGS.has(name));
   return h(
     'div',
     {},
     t.description ? h('p', { class: 'description' }, t.description) : null,
-    definitions([['Mood', chips(t.mood)], ['Genre', chips(t.genre)], ...rest.map(([name, value]) => [name.replace(/_/g, ' '), plain(value)])]),
+    definitions([
+      ...LABELS.map(([name, label]) => [label, chips(t[name])]),
+      ...TAG_FACTS.filter(([name]) => t[name]).map(([name, label]) => [label, t[name]]),
+      ...rest.map(([name, value]) => [name.replace(/_/g, ' '), plain(value)]),
+    ]),
+    t.scores ? modelScores(t.scores) : null,
   );
 }
 
+// The cover art the file carried, fetched with the access token (an <img> cannot send it).
+async function loadCover(trackId, image) {
+  try {
+    const response = await call('GET', `/v1/tracks/${trackId}/cover`, { raw: true });
+    image.src = URL.createObjectURL(await response.blob());
+    image.hidden = false;
+  } catch {
+    image.remove(); // none after all (404), or gone: the page reads as if there never was one
+  }
+}
+
 function fileFacts(track) {
-  const audio = Object.entries(track.audio ?? {}).filter(([name]) => name !== 'peaks' && !name.endsWith('_key'));
+  const audio = Object.entries(track.audio ?? {}).filter(([name]) => !['peaks', 'metadata'].includes(name) && !name.endsWith('_key'));
+  const fileTags = Object.entries(track.audio?.metadata ?? {}).filter(([name, value]) => value && !name.startsWith('cover'));
   return definitions([
+    ...fileTags.map(([name, value]) => [name.replace(/_/g, ' '), plain(value)]),
     ['Size', `${bytes(track.size_bytes)}, ${track.content_type || 'unknown type'}`],
     ['Uploaded', dateTime(track.created_at)],
     ['SHA-256', h('code', { class: 'hash' }, track.sha256)],
@@ -147,6 +203,9 @@ export function view(params, trackId) {
   const audio = h('audio', { controls: true, preload: 'metadata', class: 'player', 'aria-label': 'player' });
   let unsubscribe = () => {};
   let links = null;
+  let sourced = null; // the first media link, asked for once however often the page renders
+  const cover = h('img', { class: 'cover', alt: 'cover art', width: 96, height: 96, hidden: true });
+  let coverShown = false;
 
   const setSource = async (keepTime = 0, play = false) => {
     links = await mediaLinks(trackId);
@@ -160,10 +219,13 @@ export function view(params, trackId) {
     if (links && Date.now() / 1000 > links.expires_at - 5) setSource(audio.currentTime, !audio.paused);
   });
 
+  let renders = 0; // reads can overlap: only the one asked for last renders
   const render = async (event) => {
+    const ticket = ++renders;
     let track;
     try {
       track = await (event ? progress.trackAfter(event) : get(`/v1/tracks/${trackId}`));
+      if (ticket !== renders) return;
     } catch (error) {
       replace(root, h('h1', {}, 'Track'), notice('error', error.message), h('a', { href: '#/library' }, 'Back to the library'));
       return;
@@ -179,9 +241,14 @@ export function view(params, trackId) {
       track.failure_reason ? h('span', { class: 'reason' }, ` ${track.failed_stage ?? ''}: ${track.failure_reason}`) : null,
     );
     const f = track.features;
+    if (!coverShown && track.audio?.metadata?.cover_key) {
+      coverShown = true;
+      loadCover(trackId, cover);
+    }
     replace(
       root,
       h('p', { class: 'crumbs' }, h('a', { href: '#/library' }, 'Library'), ' / '),
+      coverShown ? cover : null,
       h('h1', { class: 'track-title' }, track.filename || trackId),
       status,
       f
@@ -225,15 +292,11 @@ export function view(params, trackId) {
       }
     });
     similar(track, similarBox);
-    if (!audio.src) {
-      const linked = await setSource(0, params.get('play') === '1').catch((error) => {
-        root.prepend(notice('error', `Cannot play: ${error.message}`));
-        return null;
-      });
-      if (linked) download.href = linked.audio;
-    } else {
-      download.href = links.audio;
-    }
+    sourced ??= setSource(0, params.get('play') === '1').catch((error) => {
+      root.prepend(notice('error', `Cannot play: ${error.message}`));
+    });
+    await sourced;
+    if (links) download.href = links.audio;
     if (track.status === 'indexed' || track.status === 'failed') unsubscribe();
   };
 
@@ -242,5 +305,10 @@ export function view(params, trackId) {
     if (final || event.state === 'finished' || event.state === 'failed') render(event);
   });
   render();
-  return { node: root, leave: () => { unsubscribe(); audio.pause(); } };
+  const leave = () => {
+    unsubscribe();
+    audio.pause();
+    if (cover.src) URL.revokeObjectURL(cover.src);
+  };
+  return { node: root, leave };
 }

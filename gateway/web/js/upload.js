@@ -1,6 +1,7 @@
 // Uploads: many files or whole folders, a few at a time, each with a live row showing the
 // upload itself and then every pipeline stage from the progress stream (with percentages when
-// a stage reports them), the failure reason or the duplicate notice. The queue lives in this
+// a stage reports them: the row's bar then moves through the pipeline, and the row keeps the
+// percentages it heard in `data-percents`), the failure reason or the duplicate notice. The queue lives in this
 // module, so uploads go on while the person browses other pages.
 
 import { get, upload } from './api.js';
@@ -10,6 +11,7 @@ import * as progress from './progress.js';
 
 const CONCURRENCY = 2; // leaves browser connections (6 per origin) for browsing and the stream
 const QUIET_RESYNC_MS = 10_000;
+const PERCENTS_KEPT = 100;
 
 const rows = []; // every Row of this page's life, newest last
 const waiting = [];
@@ -37,6 +39,7 @@ class Row {
     this.trackId = null;
     this.done = false;
     this.stages = Object.fromEntries(STAGES.map((stage) => [stage, { state: 'waiting', percent: 0 }]));
+    this.percents = []; // "stage:percent" of each percent event, in order
     this.status = h('span', { class: 'row-status', role: 'status' }, 'queued');
     this.bar = h('progress', { max: 1, value: 0, 'aria-label': `upload of ${file.name}` });
     this.reason = h('p', { class: 'row-reason', hidden: true });
@@ -77,6 +80,14 @@ class Row {
   }
 
   renderStages() {
+    if (this.trackId) {
+      // the pipeline's share done: finished stages, plus the running one's percent
+      const done = STAGES.reduce((sum, stage) => {
+        const { state, percent } = this.stages[stage];
+        return sum + (state === 'finished' ? 1 : state === 'started' ? (percent || 0) / 100 : 0);
+      }, 0);
+      this.bar.value = done / STAGES.length;
+    }
     replace(
       this.chips,
       STAGES.map((stage) => {
@@ -94,6 +105,10 @@ class Row {
     if (this.done) return;
     this.heard = Date.now();
     const stage = this.stages[event.stage];
+    if (stage && event.state === 'percent' && this.percents.length < PERCENTS_KEPT) {
+      this.percents.push(`${event.stage}:${Math.round(event.percent)}`);
+      this.node.dataset.percents = this.percents.join(' ');
+    }
     if (stage) {
       stage.state = event.state === 'percent' ? 'started' : event.state;
       stage.percent = event.state === 'finished' ? 100 : event.percent;
@@ -126,8 +141,9 @@ class Row {
       const { status, body } = await upload(this.file, (fraction) => {
         this.bar.value = fraction;
       });
-      this.bar.hidden = true;
       this.trackId = body.track_id;
+      this.bar.value = 0;
+      this.bar.setAttribute('aria-label', `pipeline progress of ${this.file.name}`);
       this.link = replaceLink(this.link, body.track_id, this.file.name);
       if (status === 200) {
         this.duplicate = true;
