@@ -89,11 +89,12 @@ class _Scale:
         self.library = Library(seed, TENANT)
         self.rng = np.random.default_rng(seed + 1)
         self.cursors: list[str] = []
+        self.first_upload = time.time() - catalog_max  # one upload a second, the last one now
 
     async def grow(self, size: int) -> dict[str, float]:
         """Add tracks until there are `size`; seconds spent writing and building the index."""
         writes = 0.0
-        created_at = float(len(self.library.track_ids))
+        created_at = self.first_upload + self.documents
         while len(self.library.track_ids) < size:
             batch = [
                 self.library.embedded()

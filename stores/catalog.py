@@ -27,10 +27,13 @@ from pymongo.errors import DuplicateKeyError
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores.catalog_queries import (
+    FIRST_SLICE_S,
     UPLOADED,
-    after_cursor,
+    decode_cursor,
     encode_cursor,
+    index_shaped,
     keyword_tokens,
+    next_slice,
     track_query,
 )
 from streams.names import Stage
@@ -105,6 +108,7 @@ def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | N
 
 _KEYWORD_SOURCES = {"filename": True, "tags": True}
 BACKFILL_BATCH = 500
+NEWEST_FIRST = [("created_at", DESCENDING), ("track_id", DESCENDING)]
 
 
 def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
@@ -155,6 +159,9 @@ class Catalog:
         await self.tracks.create_index(
             [("tenant", ASCENDING), ("keywords", ASCENDING)], name="tenant_keywords"
         )
+        # a filtered listing's created_at slices on the embedded server (see _newest_first);
+        # a MongoDB planner prefers tenant_created
+        await self.tracks.create_index([("created_at", DESCENDING)], name="created")
         await self._backfill_keywords()
 
     async def _backfill_keywords(self) -> int:
@@ -218,16 +225,48 @@ class Catalog:
     ) -> tuple[list[Document], str | None]:
         """A page of the tenant's tracks, newest first, and the cursor of the next page."""
         query = track_query(tenant, filters, words=words, status=status, sha256=sha256)
+        page: list[Document] = []
+        before = None
         if cursor:
-            query["$and"].append(after_cursor(cursor))
-        found = self.tracks.find(query, projection={"_id": False})
-        page = await found.sort([("created_at", DESCENDING), ("track_id", DESCENDING)]).to_list(
-            limit + 1
-        )
+            before, last_id = decode_cursor(cursor)
+            ties = {"created_at": before, "track_id": {"$lt": last_id}}
+            found = self.tracks.find(index_shaped({"$and": [ties, *query["$and"]]}), {"_id": False})
+            page = await found.sort(NEWEST_FIRST).to_list(limit + 1)
+        if len(page) <= limit:
+            page += await self._newest_first(query, limit + 1 - len(page), before=before)
         if len(page) <= limit:
             return page, None
         last = page[limit - 1]
         return page[:limit], encode_cursor(last["created_at"], last["track_id"])
+
+    async def _newest_first(
+        self, query: Document, limit: int, *, before: float | None = None
+    ) -> list[Document]:
+        """Up to `limit` tracks matching `query` and created before `before`, newest first.
+
+        The embedded server has no limit push-down: it decodes every document its index range
+        yields, so "the newest 51 of 100k" would decode 100k. So this reads disjoint created_at
+        slices going back in time, each sized from the density of matches seen so far
+        (catalog_queries.next_slice), and stops once it has `limit`; the last slice is
+        unbounded, so the result is exact. On MongoDB each slice is one bounded index scan.
+        """
+        page: list[Document] = []
+        top = time.time() if before is None else before
+        bounds: Document = {} if before is None else {"$lt": before}
+        lower = top - FIRST_SLICE_S
+        while True:
+            # slices are (lower, upper]: SecantusDB 0.7.0b3 loses the documents equal to an
+            # inclusive `$gte` bound on a descending compound index's non-last field
+            if lower > 0:  # created_at is epoch seconds: below 0 there is nothing to bound
+                bounds["$gt"] = lower
+            found = self.tracks.find(
+                index_shaped({"$and": [{"created_at": bounds}, *query["$and"]]}), {"_id": False}
+            )
+            page += await found.sort(NEWEST_FIRST).to_list(limit - len(page))
+            if len(page) >= limit or lower <= 0:
+                return page
+            bounds = {"$lte": lower}
+            lower -= next_slice(top - lower, len(page), limit - len(page))
 
     async def keyword_search(
         self, tenant: str, words: list[str], filters: SearchFilters, limit: int
@@ -238,7 +277,7 @@ class Catalog:
         if not words:
             return []
         pipeline: list[Document] = [
-            {"$match": track_query(tenant, filters, words=words, any_word=True)},
+            {"$match": index_shaped(track_query(tenant, filters, words=words, any_word=True))},
             {"$project": {"_id": False, "track_id": True, "created_at": True, "keywords": True}},
             {"$addFields": {"matched": {"$size": {"$setIntersection": ["$keywords", words]}}}},
             {"$sort": {"matched": DESCENDING, "created_at": DESCENDING, "track_id": DESCENDING}},

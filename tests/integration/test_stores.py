@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,29 @@ async def test_cursor_pages_cover_every_track_once(catalog: Catalog) -> None:
         if cursor is None:
             break
     assert seen == ["trk2", "trk1", "trk0", "trk3", "trk5", "trk4", "trk6"]
+
+
+async def test_pages_read_in_slices_match_a_plain_sort(catalog: Catalog) -> None:
+    """Listing reads created_at slices back from now (Catalog._newest_first): dense, sparse and
+    tied upload times, a filter, and every cursor page equal the server's plain sorted query."""
+    now = time.time()
+    ages = [0.2, 0.2, 0.5, 3, 3, 3, 40, 41, 900, 5_000, 86_400, 86_400, 3e6, 3e6, 1e8, now - 7]
+    for n, age in enumerate(ages):
+        await _track(catalog, n, f"t{n}.wav", now - age, {"mood": ["calm"] if n % 3 else []})
+    expected = [
+        doc["track_id"]
+        async for doc in catalog.tracks.find({"tenant": "alice", "keywords": "calm"}).sort(
+            [("created_at", -1), ("track_id", -1)]
+        )
+    ]
+    for limit in (1, 2, 3, 5, 100):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page, cursor = await catalog.list_tracks(
+                "alice", SearchFilters(), words=["calm"], status=None, cursor=cursor, limit=limit
+            )
+            seen += [doc["track_id"] for doc in page]
+            if cursor is None:
+                break
+        assert seen == expected, limit
