@@ -11,7 +11,8 @@ follows a pause in writes. Then latency p50/p95/p99 of:
 - similar: the track's stored vector, its k nearest excluding itself;
 - filtered: the same within a BPM range (±8 %), in the track's key and with its first mood;
 - fused: three inputs as the gateway ranks them (`candidates(k)` deep each: a track, a text
-  vector in the semantic space, an audio example's vector), merged by `fuse`;
+  vector in the semantic space, an audio example's vector) in one `search_many` batch, merged
+  by `fuse`;
 - text: keyword search in the catalog (the text mode without CLIP weights);
 - list: a filtered page (BPM range and key) of the catalog listing, newest first;
 - paging: each next page of the unfiltered listing, by cursor;
@@ -47,7 +48,7 @@ from schemas.settings import settings_from_env
 from stores.catalog import Catalog, upload_document
 from stores.catalog_queries import keywords
 from stores.embedded_mongo import start_embedded_mongo
-from stores.vectors import AUDIO, SEMANTIC, VectorIndex
+from stores.vectors import AUDIO, SEMANTIC, Search, VectorIndex
 from stores.vectors_edge import EdgeBackend
 
 TENANT = "scale"
@@ -167,10 +168,13 @@ class _Scale:
         vector, _ = await self._vector(track_id)
         example = np.asarray((await self._vector(self._pick()))[0])
         example = example + self.rng.normal(0, 0.02, example.shape)
-        tracks, text, audio = await asyncio.gather(
-            self.index.search(TENANT, AUDIO, vector, depth, exclude_track_id=track_id),
-            self.index.search(TENANT, SEMANTIC, self.library.text_query(), depth),
-            self.index.search(TENANT, AUDIO, [float(v) for v in example], depth),
+        tracks, text, audio = await self.index.search_many(
+            TENANT,
+            [
+                Search(AUDIO, vector, depth, exclude_track_id=track_id),
+                Search(SEMANTIC, self.library.text_query(), depth),
+                Search(AUDIO, [float(v) for v in example], depth),
+            ],
         )
         rankings = {
             name: [hit.track_id for hit in hits]
