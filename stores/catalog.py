@@ -76,6 +76,13 @@ def _status_of(stage: str) -> str:
 # statuses in pipeline order: a finished stage never moves the status back (a replay re-runs
 # an earlier stage of an indexed track, which stays indexed)
 PIPELINE_STATUSES = [_status_of(stage) for stage in Stage]
+UPLOADED_STATUS = "uploaded"  # what the gateway records with the upload
+# every status short of an end (None: no status yet), listed so that an index can find them
+UNFINISHED_STATUSES = [
+    None,
+    UPLOADED_STATUS,
+    *(s for s in PIPELINE_STATUSES if s != INDEXED_STATUS),
+]
 
 
 def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | None:
@@ -121,6 +128,11 @@ def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
     }
 
 
+def _uploaded(document: Document) -> bool:
+    """The document matches UPLOADED (a recorded upload, not a status projection alone)."""
+    return "created_at" in document
+
+
 class Catalog:
     """Tracks of every tenant; `db` is exposed for the other catalog collections (users, keys)."""
 
@@ -158,6 +170,10 @@ class Catalog:
         )
         await self.tracks.create_index(
             [("tenant", ASCENDING), ("keywords", ASCENDING)], name="tenant_keywords"
+        )
+        # the repair sweep (unfinished_tracks): the few unfinished tracks, not all of them
+        await self.tracks.create_index(
+            [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
         )
         # a filtered listing's created_at slices on the embedded server (see _newest_first);
         # a MongoDB planner prefers tenant_created
@@ -290,11 +306,12 @@ class Catalog:
         ]
 
     async def get_tracks(self, tenant: str, track_ids: list[str]) -> dict[str, Document]:
+        # by key alone, the upload checked here: beside `$exists` the embedded server would
+        # read every document of the tenant (see catalog_queries.index_shaped)
         documents = await self.tracks.find(
-            {"tenant": tenant, "track_id": {"$in": track_ids}} | UPLOADED,
-            projection={"_id": False},
+            {"tenant": tenant, "track_id": {"$in": track_ids}}, projection={"_id": False}
         ).to_list(None)
-        return {doc["track_id"]: doc for doc in documents}
+        return {doc["track_id"]: doc for doc in documents if _uploaded(doc)}
 
     async def _count_by(self, field: str, match: Document) -> dict[str, int]:
         groups = await self.tracks.aggregate(
@@ -316,9 +333,8 @@ class Catalog:
 
     async def get_uploaded_track(self, tenant: str, track_id: str) -> Document | None:
         """The track as the API knows it: only once its upload was recorded."""
-        return await self.tracks.find_one(
-            {"tenant": tenant, "track_id": track_id} | UPLOADED, projection={"_id": False}
-        )
+        document = await self.get_track(tenant, track_id)  # by key alone, as get_tracks
+        return document if document is not None and _uploaded(document) else None
 
     async def count_tracks(self, tenant: str | None = None, **equals: Any) -> int:
         query = equals if tenant is None else equals | {"tenant": tenant}
@@ -362,8 +378,8 @@ class Catalog:
     async def unfinished_tracks(self, quiet_since: float, limit: int) -> list[Document]:
         """Uploaded tracks, not indexed or failed, with no status change or repair since
         `quiet_since` (epoch seconds), oldest first."""
-        query: Document = UPLOADED | {
-            "status": {"$nin": [INDEXED_STATUS, FAILED_STATUS]},
+        query: Document = {
+            "status": {"$in": UNFINISHED_STATUSES},  # first: the (status, created_at) index
             "created_at": {"$lte": quiet_since},
             "status_at": {"$not": {"$gt": quiet_since}},
             "repaired_at": {"$not": {"$gt": quiet_since}},

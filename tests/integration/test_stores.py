@@ -355,3 +355,21 @@ async def test_pages_read_in_slices_match_a_plain_sort(catalog: Catalog) -> None
             if cursor is None:
                 break
         assert seen == expected, limit
+
+
+async def test_the_repair_sweep_finds_unfinished_tracks_by_status(catalog: Catalog) -> None:
+    """unfinished_tracks looks statuses up in the (status, created_at) index; every status short
+    of an end counts, a missing one too, and only tracks quiet since the given time."""
+    statuses = [None, "uploaded", "decode", "embedding", "indexed", "failed", "features"]
+    for n, status in enumerate(statuses):
+        await _track(catalog, n, f"r{n}.wav", 100.0 - n, {})
+        if status is not None:
+            await catalog.tracks.update_one({"track_id": f"trk{n}"}, {"$set": {"status": status}})
+    await catalog.tracks.update_one({"track_id": "trk6"}, {"$set": {"status_at": 500.0}})
+    found = await catalog.unfinished_tracks(quiet_since=200.0, limit=10)
+    assert [doc["track_id"] for doc in found] == ["trk3", "trk2", "trk1", "trk0"]  # oldest first
+    assert [doc["track_id"] for doc in await catalog.unfinished_tracks(200.0, 2)] == [
+        "trk3",
+        "trk2",
+    ]
+    assert await catalog.unfinished_tracks(quiet_since=90.0, limit=10) == []
