@@ -292,8 +292,13 @@ class Catalog:
         `limit` documents come back, however many match."""
         if not words:
             return []
+        # the index seek (tenant, keywords) alone first: SecantusDB fetches by the first stage
+        # only, and beside other ranges it would read every document of the tenant
+        rest = index_shaped(track_query(tenant, filters, words=words, any_word=True))
+        seek = {"tenant": rest.pop("tenant"), "keywords": rest.pop("keywords")}
         pipeline: list[Document] = [
-            {"$match": index_shaped(track_query(tenant, filters, words=words, any_word=True))},
+            {"$match": seek},
+            {"$match": rest},
             {"$project": {"_id": False, "track_id": True, "created_at": True, "keywords": True}},
             {"$addFields": {"matched": {"$size": {"$setIntersection": ["$keywords", words]}}}},
             {"$sort": {"matched": DESCENDING, "created_at": DESCENDING, "track_id": DESCENDING}},
