@@ -157,8 +157,9 @@ MAX_WIDEN = 64.0
 def next_slice(read_s: float, found: int, missing: int) -> float:
     """Seconds of `created_at` to read next, newest first, after `read_s` seconds held `found`
     tracks and `missing` more are wanted: enough at the density seen so far, with a margin, and
-    between the span already read and MAX_WIDEN times it (16 times when nothing turned up)."""
-    guess = 1.5 * missing * read_s / found if found else 16 * read_s
+    between the span already read and MAX_WIDEN times it; 4 times when nothing turned up (a
+    slice that overshoots into a dense past decodes all of it)."""
+    guess = 1.5 * missing * read_s / found if found else 4 * read_s
     return min(max(guess, read_s), MAX_WIDEN * read_s)
 
 

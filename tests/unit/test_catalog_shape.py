@@ -39,7 +39,7 @@ def test_conditions_that_do_not_merge_stay_in_an_and() -> None:
 
 
 def test_slices_widen_with_the_density_seen() -> None:
-    assert next_slice(10.0, 0, 51) == 160.0  # nothing yet: sixteen times wider
+    assert next_slice(10.0, 0, 51) == 40.0  # nothing yet: four times wider
     assert next_slice(10.0, 25, 26) == 15.6  # half found: about as much again, with a margin
     assert next_slice(10.0, 50, 1) == 10.0  # never narrower than what was read
     assert next_slice(10.0, 1, 1000) == MAX_WIDEN * 10.0
