@@ -1,22 +1,27 @@
 """Scale: one user's large library (10k, then 100k tracks) on one small box.
 
-The library grows through the real code — `VectorIndex.upsert_many` into the vector index, and
-the catalog documents `Catalog.create_track` writes, one insert per batch, into the catalog (the
-embedded SecantusDB server unless
-TONESTREAM_MONGO_URL is set; Qdrant Edge unless TONESTREAM_QDRANT_URL is set) — from synthetic
-tracks shaped like real ones (bench.search.Library: real tagger, payload and catalog fields).
+It runs on `tonestream up`'s embedded stack in this process (every stage and the gateway
+running, idle), for a registered user. The library grows through the real code —
+`VectorIndex.upsert_many` into the vector index, and the catalog documents
+`Catalog.create_track` writes, one insert per batch, into the catalog (the embedded SecantusDB
+server unless TONESTREAM_MONGO_URL is set; Qdrant Edge unless TONESTREAM_QDRANT_URL is set) —
+from synthetic tracks shaped like real ones (bench.search.Library: real tagger, payload and
+catalog fields).
 Build time is reported per size: writes, then the index build (`optimize`: HNSW graphs) that
 follows a pause in writes. Then latency p50/p95/p99 of:
 
 - similar: the track's stored vector, its k nearest excluding itself;
 - filtered: the same within a BPM range (±8 %), in the track's key and with its first mood;
 - fused: three inputs as the gateway ranks them (`candidates(k)` deep each: a track, a text
-  vector in the semantic space, an audio example's vector), merged by `fuse`;
+  vector in the semantic space, an audio example's vector) in one `search_many` batch, merged
+  by `fuse`;
 - text: keyword search in the catalog (the text mode without CLIP weights);
 - list: a filtered page (BPM range and key) of the catalog listing, newest first;
 - paging: each next page of the unfiltered listing, by cursor;
-and RSS (this process; Edge's owning process), and the event loop's largest stall while a burst
-of concurrent searches runs (a 5-ms ticker on the loop that the gateway's SSE streams share).
+and RSS (this process, with the stack; Edge's owning process), the event loop's largest stall
+while a burst of concurrent index searches runs (a 5-ms ticker on the loop that the gateway's
+SSE streams share), and the largest gap between progress events arriving on the user's SSE
+stream through the gateway while bursts of concurrent `POST /v1/search` run (bench.sse_burst).
 
 `catalog_max` stops the catalog growing at that many documents (its kinds are then measured only
 at sizes it reached): the embedded SecantusDB server is pure Python and slow to fill.
@@ -31,24 +36,29 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import msgspec
 import numpy as np
 import psutil
 
 from bench.report import markdown_table, phase, verdict
 from bench.search import Library
+from bench.sse_burst import sse_during_bursts
+from cli.up import running_gateway, running_system
 from gateway.search.engine import candidates
 from gateway.search.fusion import fuse
 from handlers.indexing.core import catalog_fields, vector_payload
-from schemas.api import SearchFilters
+from schemas.api import SearchFilters, TokenPair, User
 from schemas.settings import settings_from_env
 from stores.catalog import Catalog, upload_document
 from stores.catalog_queries import keywords
-from stores.embedded_mongo import start_embedded_mongo
-from stores.vectors import AUDIO, SEMANTIC, VectorIndex
+from stores.vectors import AUDIO, SEMANTIC, Search, VectorIndex
 from stores.vectors_edge import EdgeBackend
+from streams.server import free_port
 
 TENANT = "scale"
 K = 10
@@ -73,6 +83,7 @@ TARGETS_MS = {"similar": 5.0, "filtered": 10.0, "fused": 25.0, "list": 50.0, "pa
 TARGET_SIZE = 100_000
 TARGET_RSS_MB = 1024
 TARGET_GAP_MS = 100.0
+SSE_BURST_S = 3.0  # bursts through the gateway until they took this long in all
 
 
 def _rss_mb(pid: int) -> float:
@@ -80,20 +91,32 @@ def _rss_mb(pid: int) -> float:
     return rss / 2**20
 
 
-class _Scale:
-    def __init__(self, index: VectorIndex, catalog: Catalog, seed: int, catalog_max: int) -> None:
+class ScaleLibrary:
+    """One user's synthetic library, grown through the real index and catalog code, and the
+    queries timed over it."""
+
+    def __init__(
+        self,
+        index: VectorIndex,
+        catalog: Catalog,
+        seed: int,
+        catalog_max: int,
+        tenant: str = TENANT,
+    ) -> None:
+        self.tenant = tenant
         self.index = index
         self.catalog = catalog
         self.catalog_max = catalog_max
         self.documents = 0
-        self.library = Library(seed, TENANT)
+        self.library = Library(seed, tenant)
         self.rng = np.random.default_rng(seed + 1)
         self.cursors: list[str] = []
+        self.first_upload = time.time() - catalog_max  # one upload a second, the last one now
 
     async def grow(self, size: int) -> dict[str, float]:
         """Add tracks until there are `size`; seconds spent writing and building the index."""
         writes = 0.0
-        created_at = float(len(self.library.track_ids))
+        created_at = self.first_upload + self.documents
         while len(self.library.track_ids) < size:
             batch = [
                 self.library.embedded()
@@ -101,7 +124,7 @@ class _Scale:
             ]
             began = time.perf_counter()
             await self.index.upsert_many(
-                TENANT,
+                self.tenant,
                 [
                     (event.track.track_id, audio, semantic, vector_payload(event))
                     for event, audio, semantic in batch
@@ -119,7 +142,7 @@ class _Scale:
                 documents.append((event.track.track_id, catalog_fields(event) | upload))
             if documents:  # as Catalog.create_track writes them, in one insert per batch
                 await self.catalog.tracks.insert_many(
-                    [upload_document(TENANT, tid, fields) for tid, fields in documents]
+                    [upload_document(self.tenant, tid, fields) for tid, fields in documents]
                 )
                 self.documents += len(documents)
             writes += time.perf_counter() - began
@@ -134,7 +157,7 @@ class _Scale:
         return self.library.pick()
 
     async def _vector(self, track_id: str) -> tuple[list[float], dict[str, Any]]:
-        stored = await self.index.get(TENANT, track_id)
+        stored = await self.index.get(self.tenant, track_id)
         if stored is None:
             raise LookupError(f"track {track_id} is not in the index")
         return stored[0][AUDIO], stored[1]
@@ -142,7 +165,7 @@ class _Scale:
     async def similar(self) -> int:
         track_id = self._pick()
         vector, _ = await self._vector(track_id)
-        hits = await self.index.search(TENANT, AUDIO, vector, K, exclude_track_id=track_id)
+        hits = await self.index.search(self.tenant, AUDIO, vector, K, exclude_track_id=track_id)
         return len(hits)
 
     async def filtered(self) -> int:
@@ -156,7 +179,7 @@ class _Scale:
             **({"mood": payload["mood"][0]} if payload["mood"] else {}),
         }
         hits = await self.index.search(
-            TENANT, AUDIO, vector, K, filters=filters, exclude_track_id=track_id
+            self.tenant, AUDIO, vector, K, filters=filters, exclude_track_id=track_id
         )
         return len(hits)
 
@@ -166,10 +189,13 @@ class _Scale:
         vector, _ = await self._vector(track_id)
         example = np.asarray((await self._vector(self._pick()))[0])
         example = example + self.rng.normal(0, 0.02, example.shape)
-        tracks, text, audio = await asyncio.gather(
-            self.index.search(TENANT, AUDIO, vector, depth, exclude_track_id=track_id),
-            self.index.search(TENANT, SEMANTIC, self.library.text_query(), depth),
-            self.index.search(TENANT, AUDIO, [float(v) for v in example], depth),
+        tracks, text, audio = await self.index.search_many(
+            self.tenant,
+            [
+                Search(AUDIO, vector, depth, exclude_track_id=track_id),
+                Search(SEMANTIC, self.library.text_query(), depth),
+                Search(AUDIO, [float(v) for v in example], depth),
+            ],
         )
         rankings = {
             name: [hit.track_id for hit in hits]
@@ -181,7 +207,9 @@ class _Scale:
         _, payload = await self._vector(self._pick())
         labels = [*payload["mood"][:1], *payload["genre"][:1]] or [payload["filename"]]
         words = keywords(" ".join(labels))
-        found = await self.catalog.keyword_search(TENANT, words, SearchFilters(), candidates(K))
+        found = await self.catalog.keyword_search(
+            self.tenant, words, SearchFilters(), candidates(K)
+        )
         return len(found)
 
     async def list(self) -> int:
@@ -192,14 +220,14 @@ class _Scale:
             key=str(self.rng.choice(["C", "D", "E", "F", "G", "A"])),
         )
         page, _ = await self.catalog.list_tracks(
-            TENANT, filters, words=[], status=None, cursor=None, limit=PAGE
+            self.tenant, filters, words=[], status=None, cursor=None, limit=PAGE
         )
         return len(page)
 
     async def paging(self) -> int:
         cursor = self.cursors[-1] if self.cursors else None
         page, following = await self.catalog.list_tracks(
-            TENANT, SearchFilters(), words=[], status=None, cursor=cursor, limit=PAGE
+            self.tenant, SearchFilters(), words=[], status=None, cursor=cursor, limit=PAGE
         )
         if following is None:
             self.cursors.clear()  # past the last page: start again from the first
@@ -231,7 +259,7 @@ async def _latency(
     }
 
 
-async def _loop_stall_during_burst(scale: _Scale) -> dict[str, Any]:
+async def _loop_stall_during_burst(scale: ScaleLibrary) -> dict[str, Any]:
     """The event loop's largest gap between 5-ms ticks while BURST searches run at once."""
     gaps: list[float] = []
     done = asyncio.Event()
@@ -259,24 +287,75 @@ async def _loop_stall_during_burst(scale: _Scale) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Stack:
+    index: VectorIndex
+    catalog: Catalog
+    http: httpx.AsyncClient
+    headers: dict[str, str]
+    tenant: str
+    nats_url: str
+
+
 @contextlib.asynccontextmanager
-async def _stores(work: Path) -> AsyncIterator[tuple[VectorIndex, Catalog]]:
-    settings = settings_from_env(None, data_dir=str(work / "scale"))
-    async with contextlib.AsyncExitStack() as stack:
-        mongo_url = settings.mongo_url
-        if not mongo_url:
-            mongo = await start_embedded_mongo(settings.data_path / "mongo")
-            stack.push_async_callback(mongo.stop)
-            mongo_url = mongo.uri
-        catalog = await Catalog.open(mongo_url, f"bench-scale-{os.getpid()}")
-        stack.push_async_callback(catalog.close)
-        if settings.mongo_url:  # an embedded server's folder goes with the work dir
-            stack.push_async_callback(catalog.client.drop_database, catalog.db.name)
-        await catalog.ensure_indexes()
-        index = await VectorIndex.open(settings)
-        stack.push_async_callback(index.close)
-        stack.push_async_callback(index.drop)
-        yield index, catalog
+async def _stack(work: Path) -> AsyncIterator[_Stack]:
+    """`tonestream up` in this process (its own catalog database and collection prefix), its
+    gateway on a free port, and a registered user whose library the bench grows."""
+    settings = settings_from_env(
+        None,
+        data_dir=str(work / "scale"),
+        mongo_db=f"bench-scale-{os.getpid()}",
+        qdrant_collection=f"bench-scale-{os.getpid()}",
+        port=free_port(),
+        clip_enabled=False,
+        rate_limit_per_minute=1e6,
+        rate_limit_burst=100_000,
+    )
+    async with (
+        running_system(settings) as worker,
+        running_gateway(worker) as url,
+        httpx.AsyncClient(base_url=url, timeout=600) as http,
+    ):
+        assert worker.vectors is not None
+        assert worker.catalog is not None
+        index, catalog = worker.vectors, worker.catalog
+        try:
+            credentials = {"username": "scale", "password": "bench password"}
+            registered = await http.post("/v1/auth/register", json=credentials)
+            registered.raise_for_status()
+            login = await http.post("/v1/auth/login", json=credentials)
+            login.raise_for_status()
+            token = msgspec.json.decode(login.content, type=TokenPair).access_token
+            yield _Stack(
+                index,
+                catalog,
+                http,
+                {"Authorization": f"Bearer {token}"},
+                msgspec.json.decode(registered.content, type=User).user_id,
+                worker.nats_url,
+            )
+        finally:
+            await index.drop()
+            if settings.mongo_url:  # an embedded server's folder goes with the work dir
+                await catalog.client.drop_database(catalog.db.name)
+
+
+async def _sse_during_burst(stack: _Stack, scale: ScaleLibrary) -> dict[str, Any]:
+    result = await sse_during_bursts(
+        stack.http,
+        stack.headers,
+        nats_url=stack.nats_url,
+        tenant=stack.tenant,
+        track_ids=scale.library.track_ids,
+        min_burst_s=SSE_BURST_S,
+    )
+    return {
+        "searches": sum(result.statuses.values()),
+        "ok": result.statuses.get(200, 0),
+        "burst_s": round(result.burst_s, 2),
+        "events": sum(window.arrivals for window in result.windows),
+        "max_gap_ms": round(result.max_gap_ms, 1),
+    }
 
 
 async def measure_scale(
@@ -288,13 +367,16 @@ async def measure_scale(
     seed: int = 0,
     catalog_max: int | None = None,
 ) -> dict[str, Any]:
-    """Build time, latency per kind, RSS and loop stall at each size (ascending, one library)."""
+    """Build time, latency per kind, RSS, loop stall and SSE gaps at each size (ascending, one
+    library), on the embedded stack with its gateway running."""
     runs: dict[str, Any] = {}
-    async with _stores(work) as (index, catalog):
+    async with _stack(work) as stack:
+        index = stack.index
         edge = isinstance(index.backend, EdgeBackend)
         owner = await index.backend.pid() if isinstance(index.backend, EdgeBackend) else None
         rss_start = {"main": _rss_mb(os.getpid())} | ({"edge": _rss_mb(owner)} if owner else {})
-        scale = _Scale(index, catalog, seed, max(sizes) if catalog_max is None else catalog_max)
+        most = max(sizes) if catalog_max is None else catalog_max
+        scale = ScaleLibrary(index, stack.catalog, seed, most, tenant=stack.tenant)
         for size in sorted(sizes):
             with phase(f"scale: library grows to {size} tracks"):
                 run: dict[str, Any] = {"build": await scale.grow(size)}
@@ -305,10 +387,12 @@ async def measure_scale(
                     run[kind] = await _latency(getattr(scale, kind), queries, budget_s)
             with phase(f"scale: {BURST} concurrent searches at {size} tracks"):
                 run["burst"] = await _loop_stall_during_burst(scale)
+            with phase(f"scale: SSE during bursts of {BURST} gateway searches at {size} tracks"):
+                run["sse"] = await _sse_during_burst(stack, scale)
             run["rss_mb"] = {"main": round(_rss_mb(os.getpid()))}
             if owner:
                 run["rss_mb"]["edge"] = round(_rss_mb(owner))
-            run["count"] = await index.count(TENANT)
+            run["count"] = await index.count(stack.tenant)
             run["documents"] = scale.documents
             runs[str(size)] = run
             partial = {"backend": "", "k": K, "rss_start_mb": rss_start, "sizes": {str(size): run}}
@@ -363,6 +447,17 @@ def scale_table(result: dict[str, Any]) -> str:
                 target,
             )
         )
+        if "sse" in run:
+            sse = run["sse"]
+            target = f"≤ {TARGET_GAP_MS:g} ms: {verdict(sse['max_gap_ms'] <= TARGET_GAP_MS)}"
+            rows.append(
+                (
+                    f"SSE progress gap (gateway) during bursts of {BURST} searches at {at}",
+                    f"max {sse['max_gap_ms']} ms ({sse['events']} events; {sse['ok']}/"
+                    f"{sse['searches']} searches answered in {sse['burst_s']} s)",
+                    target,
+                )
+            )
         rss = run["rss_mb"]
         if "edge" in rss:
             growth = rss["edge"] - start["edge"]

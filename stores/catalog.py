@@ -27,11 +27,23 @@ from pymongo.errors import DuplicateKeyError
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores import text_search
-from stores.catalog_order import DEFAULT_SORT, encode_cursor, parse_sort, segments, sort_indexes
+from stores.catalog_order import (
+    DEFAULT_SORT,
+    InvalidCursorError,
+    TrackOrder,
+    decode_cursor,
+    encode_cursor,
+    parse_sort,
+    segments,
+    sort_indexes,
+)
 from stores.catalog_queries import (
+    FIRST_SLICE_S,
     SEARCH_SOURCES,
     SEARCH_VERSION,
     UPLOADED,
+    index_shaped,
+    next_slice,
     search_fields,
     track_query,
 )
@@ -75,6 +87,13 @@ def _status_of(stage: str) -> str:
 # statuses in pipeline order: a finished stage never moves the status back (a replay re-runs
 # an earlier stage of an indexed track, which stays indexed)
 PIPELINE_STATUSES = [_status_of(stage) for stage in Stage]
+UPLOADED_STATUS = "uploaded"  # what the gateway records with the upload
+# every status short of an end (None: no status yet), listed so that an index can find them
+UNFINISHED_STATUSES = [
+    None,
+    UPLOADED_STATUS,
+    *(s for s in PIPELINE_STATUSES if s != INDEXED_STATUS),
+]
 
 
 def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | None:
@@ -106,6 +125,8 @@ def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | N
 
 
 BACKFILL_BATCH = 500
+NEWEST_FIRST = [("created_at", DESCENDING), ("track_id", DESCENDING)]
+NEWEST_FIRST_ORDER = parse_sort(DEFAULT_SORT)
 
 
 def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
@@ -119,6 +140,11 @@ def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
         }
         | search_fields(fields)
     )
+
+
+def _uploaded(document: Document) -> bool:
+    """The document matches UPLOADED (a recorded upload, not a status projection alone)."""
+    return "created_at" in document
 
 
 class Catalog:
@@ -161,6 +187,13 @@ class Catalog:
         )
         for name, keys in sort_indexes().items():
             await self.tracks.create_index(keys, name=name)
+        # the repair sweep (unfinished_tracks): the few unfinished tracks, not all of them
+        await self.tracks.create_index(
+            [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
+        )
+        # a filtered listing's created_at slices on the embedded server (see _newest_first);
+        # a MongoDB planner prefers tenant_created
+        await self.tracks.create_index([("created_at", DESCENDING)], name="created")
         await self._backfill_keywords()
 
     async def _backfill_keywords(self) -> int:
@@ -223,18 +256,73 @@ class Catalog:
         first) and the cursor of the next page. Raises InvalidSortError, InvalidCursorError."""
         order = parse_sort(sort)
         query = track_query(tenant, filters, words=words, status=status, sha256=sha256)
-        page: list[Document] = []
-        for segment in segments(order, cursor):
-            found = self.tracks.find(
-                {"$and": [*query["$and"], *segment.conditions]},
-                projection={"_id": False},
-            )
-            page += await found.sort(segment.sort).to_list(limit + 1 - len(page))
-            if len(page) > limit:
-                break
+        if order == NEWEST_FIRST_ORDER:
+            page = await self._newest_page(query, order, cursor, limit + 1)
+        else:
+            page = await self._sorted_page(query, order, cursor, limit + 1)
         if len(page) <= limit:
             return page, None
         return page[:limit], encode_cursor(order, page[limit - 1])
+
+    async def _sorted_page(
+        self, query: Document, order: TrackOrder, cursor: str | None, limit: int
+    ) -> list[Document]:
+        """Up to `limit` tracks in `order` after `cursor`, one query per segment."""
+        page: list[Document] = []
+        for segment in segments(order, cursor):
+            conditions = {"$and": [*query["$and"], *segment.conditions]}
+            found = self.tracks.find(index_shaped(conditions), projection={"_id": False})
+            page += await found.sort(segment.sort).to_list(limit - len(page))
+            if len(page) >= limit:
+                break
+        return page
+
+    async def _newest_page(
+        self, query: Document, order: TrackOrder, cursor: str | None, limit: int
+    ) -> list[Document]:
+        """Up to `limit` tracks newest first after `cursor`: the cursor row's ties (same
+        created_at, smaller track id) by their own index seek, then older ones (_newest_first)."""
+        if cursor is None:
+            return await self._newest_first(query, limit)
+        last = decode_cursor(order, cursor)
+        before = last.values[0] if last.values else None
+        if not isinstance(before, int | float):
+            raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page")
+        ties = {"created_at": before, "track_id": {"$lt": last.track_id}}
+        found = self.tracks.find(index_shaped({"$and": [ties, *query["$and"]]}), {"_id": False})
+        page = await found.sort(NEWEST_FIRST).to_list(limit)
+        if len(page) < limit:
+            page += await self._newest_first(query, limit - len(page), before=float(before))
+        return page
+
+    async def _newest_first(
+        self, query: Document, limit: int, *, before: float | None = None
+    ) -> list[Document]:
+        """Up to `limit` tracks matching `query` and created before `before`, newest first.
+
+        The embedded server has no limit push-down: it decodes every document its index range
+        yields, so "the newest 51 of 100k" would decode 100k. So this reads disjoint created_at
+        slices going back in time, each sized from the density of matches seen so far
+        (catalog_queries.next_slice), and stops once it has `limit`; the last slice is
+        unbounded, so the result is exact. On MongoDB each slice is one bounded index scan.
+        """
+        page: list[Document] = []
+        top = time.time() if before is None else before
+        bounds: Document = {} if before is None else {"$lt": before}
+        lower = top - FIRST_SLICE_S
+        while True:
+            # slices are (lower, upper]: SecantusDB 0.7.0b3 loses the documents equal to an
+            # inclusive `$gte` bound on a descending compound index's non-last field
+            if lower > 0:  # created_at is epoch seconds: below 0 there is nothing to bound
+                bounds["$gt"] = lower
+            found = self.tracks.find(
+                index_shaped({"$and": [{"created_at": bounds}, *query["$and"]]}), {"_id": False}
+            )
+            page += await found.sort(NEWEST_FIRST).to_list(limit - len(page))
+            if len(page) >= limit or lower <= 0:
+                return page
+            bounds = {"$lte": lower}
+            lower -= next_slice(top - lower, len(page), limit - len(page))
 
     async def keyword_search(
         self, tenant: str, words: list[str], filters: SearchFilters, limit: int
@@ -285,11 +373,12 @@ class Catalog:
         ]
 
     async def get_tracks(self, tenant: str, track_ids: list[str]) -> dict[str, Document]:
+        # by key alone, the upload checked here: beside `$exists` the embedded server would
+        # read every document of the tenant (see catalog_queries.index_shaped)
         documents = await self.tracks.find(
-            {"tenant": tenant, "track_id": {"$in": track_ids}} | UPLOADED,
-            projection={"_id": False},
+            {"tenant": tenant, "track_id": {"$in": track_ids}}, projection={"_id": False}
         ).to_list(None)
-        return {doc["track_id"]: doc for doc in documents}
+        return {doc["track_id"]: doc for doc in documents if _uploaded(doc)}
 
     async def _count_by(self, field: str, match: Document) -> dict[str, int]:
         groups = await self.tracks.aggregate(
@@ -311,9 +400,8 @@ class Catalog:
 
     async def get_uploaded_track(self, tenant: str, track_id: str) -> Document | None:
         """The track as the API knows it: only once its upload was recorded."""
-        return await self.tracks.find_one(
-            {"tenant": tenant, "track_id": track_id} | UPLOADED, projection={"_id": False}
-        )
+        document = await self.get_track(tenant, track_id)  # by key alone, as get_tracks
+        return document if document is not None and _uploaded(document) else None
 
     async def count_tracks(self, tenant: str | None = None, **equals: Any) -> int:
         query = equals if tenant is None else equals | {"tenant": tenant}
@@ -357,8 +445,8 @@ class Catalog:
     async def unfinished_tracks(self, quiet_since: float, limit: int) -> list[Document]:
         """Uploaded tracks, not indexed or failed, with no status change or repair since
         `quiet_since` (epoch seconds), oldest first."""
-        query: Document = UPLOADED | {
-            "status": {"$nin": [INDEXED_STATUS, FAILED_STATUS]},
+        query: Document = {
+            "status": {"$in": UNFINISHED_STATUSES},  # first: the (status, created_at) index
             "created_at": {"$lte": quiet_since},
             "status_at": {"$not": {"$gt": quiet_since}},
             "repaired_at": {"$not": {"$gt": quiet_since}},

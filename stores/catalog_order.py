@@ -104,7 +104,7 @@ def parse_sort(sort: str) -> TrackOrder:
     return TrackOrder(name=sort.removeprefix("-"), column=column, descending=sort.startswith("-"))
 
 
-class _Cursor(msgspec.Struct, array_like=True, frozen=True):
+class Cursor(msgspec.Struct, array_like=True, frozen=True):
     sort: str
     values: list[float | str | None] | None  # None: in the segment of tracks without a value
     track_id: str
@@ -113,14 +113,16 @@ class _Cursor(msgspec.Struct, array_like=True, frozen=True):
 def encode_cursor(order: TrackOrder, document: Document) -> str:
     """The cursor of the page that follows `document` in `order`."""
     sort = f"-{order.name}" if order.descending else order.name
-    raw = msgspec.json.encode(_Cursor(sort, order.values(document), document["track_id"]))
+    raw = msgspec.json.encode(Cursor(sort, order.values(document), document["track_id"]))
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(order: TrackOrder, cursor: str) -> _Cursor:
+def decode_cursor(order: TrackOrder, cursor: str) -> Cursor:
+    """The last row of the page `cursor` ended; InvalidCursorError when it is not one of
+    this catalog's cursors for `order`."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        last = msgspec.json.decode(raw, type=_Cursor)
+        last = msgspec.json.decode(raw, type=Cursor)
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
         raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page") from exc
     sort = f"-{order.name}" if order.descending else order.name
@@ -145,7 +147,7 @@ def _after(fields: tuple[str, ...], values: list[Any], track_id: str, op: str) -
 def segments(order: TrackOrder, cursor: str | None) -> list[Segment]:
     """The queries that read a page from `cursor` (None: the first page), in turn: the tracks
     with a value, in the column's order, then those without one, by track id."""
-    last = _decode_cursor(order, cursor) if cursor else None
+    last = decode_cursor(order, cursor) if cursor else None
     op = "$lt" if order.descending else "$gt"
     fields = order.column.fields
     spec = [(field, order.direction) for field in (*fields, "track_id")]

@@ -99,22 +99,81 @@ def search_fields(document: Document) -> Document:
     }
 
 
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _merge(held: Any, value: Any) -> Any | None:
+    """Two conditions on one field as one, or None when they do not merge. `$exists: true` goes
+    when the other side equals or compares with a number: that already requires the field."""
+    exists = {"$exists": True}
+    if exists in (held, value) and any(_numeric(v) for v in (held, value)):
+        return held if _numeric(held) else value
+    both = (held, value)
+    if not all(isinstance(v, dict) and v and all(k.startswith("$") for k in v) for v in both):
+        return None
+    if held.keys() & value.keys():
+        return None
+    merged = held | value
+    if merged.get("$exists") is True and any(
+        _numeric(v) for k, v in merged.items() if k != "$exists"
+    ):
+        del merged["$exists"]
+    return merged
+
+
+def index_shaped(query: Document) -> Document:
+    """`query` (a `$and` of conditions) as one flat document, fields in the conditions' order.
+
+    Every MongoDB planner reads both alike, but the embedded server (SecantusDB) routes only a
+    flat filter through an index — a top-level `$and`/`$or` makes it read and decode every
+    document of the collection — and, of a flat filter, only equalities on an index's leading
+    fields plus at most one range on the next; otherwise the first field with an index leading
+    on it. Conditions that cannot merge stay in a `$and`.
+    """
+    flat: Document = {}
+    rest: list[Document] = []
+    for condition in query["$and"] if list(query) == ["$and"] else [query]:
+        for field, value in condition.items():
+            if field.startswith("$"):
+                rest.append({field: value})
+            elif field not in flat:
+                flat[field] = value
+            elif (merged := _merge(flat[field], value)) is not None:
+                flat[field] = merged
+            else:
+                rest.append({field: value})
+    return flat | ({"$and": rest} if rest else {})
+
+
 def track_query(
     tenant: str,
     filters: SearchFilters,
     *,
     words: Sequence[str] = (),
-    any_word: bool = False,
     status: str | None = None,
     sha256: str | None = None,
 ) -> Document:
-    """The tenant's uploaded tracks passing `filters` and mentioning the words (all, or any)."""
+    """The tenant's uploaded tracks passing `filters` and mentioning all the words."""
     conditions: list[Document] = [{"tenant": tenant}, UPLOADED]
     conditions.extend(filter_conditions(filters))
     if words:
-        conditions.append({"keywords": {"$in" if any_word else "$all": list(words)}})
+        conditions.append({"keywords": {"$all": list(words)}})
     if status is not None:
         conditions.append({"status": status})
     if sha256 is not None:
         conditions.append({"sha256": sha256})
     return {"$and": conditions}
+
+
+FIRST_SLICE_S = 1.0
+MAX_WIDEN = 64.0
+
+
+def next_slice(read_s: float, found: int, missing: int) -> float:
+    """Seconds of `created_at` to read next, newest first, after `read_s` seconds held `found`
+    tracks and `missing` more are wanted: enough at the density seen so far, with a margin, and
+    between the span already read and MAX_WIDEN times it; 4 times when nothing turned up (a
+    slice that overshoots into a dense past decodes all of it)."""
+    guess = 1.5 * missing * read_s / found if found else 4 * read_s
+    return min(max(guess, read_s), MAX_WIDEN * read_s)

@@ -73,6 +73,18 @@ Condition = Match | Range
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    """One search of VectorIndex.search_many: the `k` nearest by `vector_name` passing
+    `filters` (see build_conditions), without the excluded tracks."""
+
+    vector_name: str
+    vector: list[float]
+    k: int
+    filters: dict[str, Any] | None = None
+    exclude_track_id: str | Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VectorHit:
     track_id: str
     score: float
@@ -104,6 +116,20 @@ def build_conditions(filters: dict[str, Any] | None) -> list[Condition]:
     return conditions
 
 
+HIT_FIELDS = ["tenant", "track_id"]
+"""The payload a search hit carries: ranking needs the id, nothing more crosses the process."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nearest:
+    """One nearest-neighbour query in a batch (VectorBackend.query_many)."""
+
+    vector_name: str
+    vector: list[float]
+    conditions: list[Condition]
+    limit: int
+
+
 StoredPoint = tuple[dict[str, list[float]], dict[str, Any]]
 """A point's named vectors and payload."""
 Point = tuple[str, dict[str, Any], dict[str, Any]]
@@ -125,15 +151,11 @@ class VectorBackend(Protocol):
     async def delete(self, name: str, pid: str) -> None: ...
     async def drop(self, name: str) -> None: ...
     async def count(self, name: str) -> int: ...
-    async def query(
-        self,
-        name: str,
-        vector_name: str,
-        vector: list[float],
-        conditions: list[Condition],
-        limit: int,
-    ) -> list[tuple[float, dict[str, Any]]]:
-        """(score, payload) of the `limit` nearest points passing every condition, best first."""
+    async def query_many(
+        self, name: str, queries: list[Nearest]
+    ) -> list[list[tuple[float, dict[str, Any]]]]:
+        """For each query, (score, HIT_FIELDS payload) of its `limit` nearest points passing
+        every condition, best first — all in one request."""
 
     async def optimize(self) -> None:
         """Build what writes left unindexed (HNSW graphs); a no-op for a server, which does it."""
@@ -259,18 +281,33 @@ class VectorIndex:
         exclude_track_id: str | Sequence[str] | None = None,
     ) -> list[VectorHit]:
         """The `k` nearest of the tenant's points by `vector_name` that pass `filters`."""
-        if vector_name not in VECTOR_DIMS:
-            raise ValueError(f"unknown vector {vector_name!r}; expected one of {list(VECTOR_DIMS)}")
-        conditions = build_conditions(filters)
+        search = Search(vector_name, vector, k, filters=filters, exclude_track_id=exclude_track_id)
+        return (await self.search_many(tenant, [search]))[0]
+
+    async def search_many(self, tenant: str, searches: Sequence[Search]) -> list[list[VectorHit]]:
+        """Several searches (say, a fused search's inputs) in one request to the backend: with
+        Edge one round trip to its process and one planned batch over the segments."""
+        queries: list[Nearest] = []
+        excluded: list[set[str]] = []
+        for search in searches:
+            if search.vector_name not in VECTOR_DIMS:
+                raise ValueError(
+                    f"unknown vector {search.vector_name!r}; expected one of {list(VECTOR_DIMS)}"
+                )
+            exclude = search.exclude_track_id
+            excluded.append({exclude} if isinstance(exclude, str) else set(exclude or ()))
+            conditions = build_conditions(search.filters)
+            limit = search.k + len(excluded[-1])
+            queries.append(Nearest(search.vector_name, search.vector, conditions, limit))
         name = self.collection(tenant)
-        if not await self._exists(name):
-            return []
-        excluded = (
-            {exclude_track_id} if isinstance(exclude_track_id, str) else set(exclude_track_id or ())
-        )
-        found = await self.backend.query(name, vector_name, vector, conditions, k + len(excluded))
-        hits = [
-            VectorHit(track_id=str(payload.get("track_id", "")), score=score, payload=payload)
-            for score, payload in found
+        if not searches or not await self._exists(name):
+            return [[] for _ in searches]
+        found = await self.backend.query_many(name, queries)
+        return [
+            [
+                VectorHit(track_id=str(payload.get("track_id", "")), score=score, payload=payload)
+                for score, payload in points
+                if str(payload.get("track_id", "")) not in skip
+            ][: search.k]
+            for search, skip, points in zip(searches, excluded, found, strict=True)
         ]
-        return [hit for hit in hits if hit.track_id not in excluded][:k]

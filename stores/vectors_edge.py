@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import structlog
 
 from stores import vectors_edge_host as host
-from stores.vectors import Condition, Point, StoredPoint
+from stores.vectors import Nearest, Point, StoredPoint
 from stores.vectors_migrate import LOCAL_MODE_DIR, migrate_local_mode
 
 EDGE_DIR = "qdrant-edge"
@@ -119,15 +119,10 @@ class EdgeBackend:
     async def count(self, name: str) -> int:
         return await self._call(host.count, name)
 
-    async def query(
-        self,
-        name: str,
-        vector_name: str,
-        vector: list[float],
-        conditions: list[Condition],
-        limit: int,
-    ) -> list[tuple[float, dict[str, Any]]]:
-        return await self._call(host.query, name, vector_name, vector, conditions, limit)
+    async def query_many(
+        self, name: str, queries: list[Nearest]
+    ) -> list[list[tuple[float, dict[str, Any]]]]:
+        return await self._call(host.query_many, name, queries)
 
     async def pid(self) -> int:
         """The owning process's id (for memory probes)."""

@@ -16,7 +16,16 @@ from typing import Any, cast
 
 import qdrant_edge as edge
 
-from stores.vectors import PAYLOAD_INDEXES, VECTOR_DIMS, Condition, Match, Point, StoredPoint
+from stores.vectors import (
+    HIT_FIELDS,
+    PAYLOAD_INDEXES,
+    VECTOR_DIMS,
+    Condition,
+    Match,
+    Nearest,
+    Point,
+    StoredPoint,
+)
 
 CONFIG_FILE = "edge_config.json"  # written by Edge into every shard directory
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
@@ -133,23 +142,32 @@ def count(name: str) -> int:
     return _shard(name).count(edge.CountRequest(exact=True))
 
 
-def query(
-    name: str, vector_name: str, vector: list[float], conditions: list[Condition], limit: int
-) -> list[tuple[float, dict[str, Any]]]:
-    request = edge.QueryRequest(
-        limit=limit,
-        query=edge.Query.Nearest(vector, using=vector_name),
-        filter=to_filter(conditions),
-        with_payload=True,
-    )
-    return [(point.score, point.payload or {}) for point in _shard(name).query(request)]
+def query_many(name: str, queries: list[Nearest]) -> list[list[tuple[float, dict[str, Any]]]]:
+    """One planned batch (Edge's query_batch: the queries share a pass over the segments)."""
+    requests = [
+        edge.QueryRequest(
+            limit=query.limit,
+            query=edge.Query.Nearest(query.vector, using=query.vector_name),
+            filter=to_filter(query.conditions),
+            with_payload=HIT_FIELDS,
+        )
+        for query in queries
+    ]
+    batch = _shard(name).query_batch(edge.QueryBatchRequest(requests))
+    return [[(point.score, point.payload or {}) for point in points] for points in batch]
 
 
 def optimize() -> bool:
-    """Index every open shard's unindexed segments; True if anything changed."""
+    """Index every open shard's unindexed segments; True if anything changed.
+
+    A shard that changed is flushed at once: until a flush, Edge keeps the segments an optimize
+    replaced on disk and mapped, so each build held the library's vectors twice in this
+    process's memory (measured: 216 → 142 MB RSS at 10k points on the flush)."""
     changed = False
     for shard in _shards.values():
-        changed |= shard.optimize()
+        if shard.optimize():
+            shard.flush()
+            changed = True
     return changed
 
 

@@ -11,7 +11,16 @@ from typing import Any, cast
 
 from qdrant_client import AsyncQdrantClient, models
 
-from stores.vectors import PAYLOAD_INDEXES, VECTOR_DIMS, Condition, Match, Point, StoredPoint
+from stores.vectors import (
+    HIT_FIELDS,
+    PAYLOAD_INDEXES,
+    VECTOR_DIMS,
+    Condition,
+    Match,
+    Nearest,
+    Point,
+    StoredPoint,
+)
 
 _SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "float": models.PayloadSchemaType.FLOAT}
 
@@ -92,23 +101,24 @@ class ServerBackend:
     async def count(self, name: str) -> int:
         return (await self.client.count(name, exact=True)).count
 
-    async def query(
-        self,
-        name: str,
-        vector_name: str,
-        vector: list[float],
-        conditions: list[Condition],
-        limit: int,
-    ) -> list[tuple[float, dict[str, Any]]]:
-        response = await self.client.query_points(
-            name,
-            query=vector,
-            using=vector_name,
-            query_filter=to_filter(conditions),
-            limit=limit,
-            with_payload=True,
-        )
-        return [(point.score, point.payload or {}) for point in response.points]
+    async def query_many(
+        self, name: str, queries: list[Nearest]
+    ) -> list[list[tuple[float, dict[str, Any]]]]:
+        requests = [
+            models.QueryRequest(
+                query=query.vector,
+                using=query.vector_name,
+                filter=to_filter(query.conditions),
+                limit=query.limit,
+                with_payload=HIT_FIELDS,
+            )
+            for query in queries
+        ]
+        responses = await self.client.query_batch_points(name, requests)
+        return [
+            [(point.score, point.payload or {}) for point in response.points]
+            for response in responses
+        ]
 
     async def optimize(self) -> None:
         """The server's own optimizers index in the background."""

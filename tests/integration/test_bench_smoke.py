@@ -141,7 +141,11 @@ async def test_scale_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
         assert run["burst"]["searches"] == 100
         assert run["burst"]["ticks"] >= 1
         assert run["rss_mb"]["edge"] > 10
+        assert run["sse"]["ok"] == run["sse"]["searches"] >= 100
+        assert run["sse"]["events"] > 0
+        assert 0 < run["sse"]["max_gap_ms"] < 1000 * run["sse"]["burst_s"]
     assert "event-loop stall during 100 concurrent searches" in scale_table(result)
+    assert "SSE progress gap (gateway)" in scale_table(result)
 
 
 async def test_gateway_benchmark_produces_sane_metrics(tmp_path: Path) -> None:

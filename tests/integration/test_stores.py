@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -342,3 +343,47 @@ async def test_cursor_pages_cover_every_track_once(catalog: Catalog) -> None:
         if cursor is None:
             break
     assert seen == ["trk2", "trk1", "trk0", "trk3", "trk5", "trk4", "trk6"]
+
+
+async def test_pages_read_in_slices_match_a_plain_sort(catalog: Catalog) -> None:
+    """Listing reads created_at slices back from now (Catalog._newest_first): dense, sparse and
+    tied upload times, a filter, and every cursor page equal the server's plain sorted query."""
+    now = time.time()
+    ages = [0.2, 0.2, 0.5, 3, 3, 3, 40, 41, 900, 5_000, 86_400, 86_400, 3e6, 3e6, 1e8, now - 7]
+    for n, age in enumerate(ages):
+        await _track(catalog, n, f"t{n}.wav", now - age, {"mood": ["calm"] if n % 3 else []})
+    expected = [
+        doc["track_id"]
+        async for doc in catalog.tracks.find({"tenant": "alice", "keywords": "calm"}).sort(
+            [("created_at", -1), ("track_id", -1)]
+        )
+    ]
+    for limit in (1, 2, 3, 5, 100):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page, cursor = await catalog.list_tracks(
+                "alice", SearchFilters(), words=["calm"], status=None, cursor=cursor, limit=limit
+            )
+            seen += [doc["track_id"] for doc in page]
+            if cursor is None:
+                break
+        assert seen == expected, limit
+
+
+async def test_the_repair_sweep_finds_unfinished_tracks_by_status(catalog: Catalog) -> None:
+    """unfinished_tracks looks statuses up in the (status, created_at) index; every status short
+    of an end counts, a missing one too, and only tracks quiet since the given time."""
+    statuses = [None, "uploaded", "decode", "embedding", "indexed", "failed", "features"]
+    for n, status in enumerate(statuses):
+        await _track(catalog, n, f"r{n}.wav", 100.0 - n, {})
+        if status is not None:
+            await catalog.tracks.update_one({"track_id": f"trk{n}"}, {"$set": {"status": status}})
+    await catalog.tracks.update_one({"track_id": "trk6"}, {"$set": {"status_at": 500.0}})
+    found = await catalog.unfinished_tracks(quiet_since=200.0, limit=10)
+    assert [doc["track_id"] for doc in found] == ["trk3", "trk2", "trk1", "trk0"]  # oldest first
+    assert [doc["track_id"] for doc in await catalog.unfinished_tracks(200.0, 2)] == [
+        "trk3",
+        "trk2",
+    ]
+    assert await catalog.unfinished_tracks(quiet_since=90.0, limit=10) == []

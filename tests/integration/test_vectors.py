@@ -26,10 +26,12 @@ from schemas.payloads import AUDIO_VECTOR_DIM, SEMANTIC_VECTOR_DIM
 from schemas.settings import Settings
 from stores import vectors_edge_host
 from stores.vectors import (
+    HIT_FIELDS,
     PAYLOAD_INDEXES,
     Condition,
     Match,
     Range,
+    Search,
     VectorIndex,
     build_conditions,
     point_id,
@@ -99,6 +101,43 @@ async def test_search_is_isolated_per_tenant(vectors: VectorIndex) -> None:
         1,
         2,
     )
+
+
+async def test_searches_in_one_batch_answer_as_each_alone(vectors: VectorIndex) -> None:
+    """A fused search's inputs go to the backend as one batch; each answers as alone would,
+    hits carrying only HIT_FIELDS of the payload."""
+    for n in range(12):
+        semantic = _unit(100 + n, SEMANTIC_VECTOR_DIM)
+        payload = _payload(80 + 10 * n, "A" if n % 2 else "C", ["calm"])
+        await vectors.upsert("alice", f"t{n}", _unit(n), semantic, payload)
+    searches = [
+        Search("audio", _unit(3), 4, exclude_track_id="t3"),
+        Search("semantic", _unit(7, SEMANTIC_VECTOR_DIM), 5, filters={"key": "A"}),
+        Search("audio", _unit(50), 3, filters={"tempo_min": 120}, exclude_track_id=["t5", "t6"]),
+    ]
+    batch = await vectors.search_many("alice", searches)
+    alone = [
+        await vectors.search(
+            "alice",
+            search.vector_name,
+            search.vector,
+            search.k,
+            filters=search.filters,
+            exclude_track_id=search.exclude_track_id,
+        )
+        for search in searches
+    ]
+    assert [[hit.track_id for hit in hits] for hits in batch] == [
+        [hit.track_id for hit in hits] for hits in alone
+    ]
+    assert [len(hits) for hits in batch] == [4, 5, 3]
+    assert "t3" not in {hit.track_id for hit in batch[0]}
+    assert all(int(hit.track_id[1:]) % 2 for hit in batch[1])
+    assert {hit.track_id for hit in batch[2]}.isdisjoint({"t0", "t1", "t2", "t3", "t5", "t6"})
+    assert all(set(hit.payload) == set(HIT_FIELDS) for hits in batch for hit in hits)
+    assert await vectors.search_many("carol", searches[:1]) == [[]]
+    with pytest.raises(ValueError, match="unknown vector"):
+        await vectors.search_many("alice", [Search("lyrics", _unit(1), 3)])
 
 
 async def test_search_filters(vectors: VectorIndex) -> None:

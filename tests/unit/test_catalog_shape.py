@@ -1,0 +1,45 @@
+"""The catalog's query shapes: flat filters the embedded server can route through an index."""
+
+from __future__ import annotations
+
+from schemas.api import SearchFilters
+from stores.catalog_queries import MAX_WIDEN, index_shaped, next_slice, track_query
+
+
+def test_a_filtered_listing_is_one_flat_document() -> None:
+    filters = SearchFilters(tempo_min=100, tempo_max=120, key="C")
+    query = track_query("alice", filters, words=["calm"], status="indexed")
+    slice_ = {"created_at": {"$lte": 50.0, "$gt": 10.0}}
+    assert index_shaped({"$and": [slice_, *query["$and"]]}) == {
+        "created_at": {"$lte": 50.0, "$gt": 10.0},  # the comparison already needs the field
+        "tenant": "alice",
+        "features.tempo_bpm": {"$gte": 100.0, "$lte": 120.0},
+        "features.key": "C",
+        "keywords": {"$all": ["calm"]},
+        "status": "indexed",
+    }
+    assert list(index_shaped(query)) == [
+        "tenant", "created_at", "features.tempo_bpm", "features.key", "keywords", "status"
+    ]  # fmt: skip
+
+
+def test_conditions_that_do_not_merge_stay_in_an_and() -> None:
+    shaped = index_shaped(
+        {"$and": [{"a": {"$lt": 3}}, {"a": {"$lt": 5}}, {"$or": [{"b": 1}, {"c": 2}]}, {"a": 1}]}
+    )
+    assert shaped == {
+        "a": {"$lt": 3},
+        "$and": [{"a": {"$lt": 5}}, {"$or": [{"b": 1}, {"c": 2}]}, {"a": 1}],
+    }
+    assert index_shaped({"x": "y"}) == {"x": "y"}
+    tie = index_shaped({"$and": [{"created_at": 4.0}, {"created_at": {"$exists": True}}]})
+    assert tie == {"created_at": 4.0}
+    text = {"$and": [{"created_at": "4"}, {"created_at": {"$exists": True}}]}
+    assert index_shaped(text) == {"created_at": "4", "$and": [{"created_at": {"$exists": True}}]}
+
+
+def test_slices_widen_with_the_density_seen() -> None:
+    assert next_slice(10.0, 0, 51) == 40.0  # nothing yet: four times wider
+    assert next_slice(10.0, 25, 26) == 15.6  # half found: about as much again, with a margin
+    assert next_slice(10.0, 50, 1) == 10.0  # never narrower than what was read
+    assert next_slice(10.0, 1, 1000) == MAX_WIDEN * 10.0
