@@ -22,6 +22,7 @@ from handlers.advisories import subscribe_advisories
 from handlers.decode.stage import DecodeStage
 from handlers.embedding.stage import EmbeddingStage
 from handlers.features.stage import FeaturesStage
+from handlers.fingerprint.service import FingerprintService
 from handlers.indexing.stage import IndexingStage
 from handlers.pool import WorkerPool
 from handlers.query.answers import AudioAnswers, SemanticAnswers
@@ -66,6 +67,7 @@ class Worker:
         self._repair: Repairer | None = None
         self._repair_task: asyncio.Task[None] | None = None
         self._queries: QueryResponder | None = None
+        self.fingerprints: FingerprintService | None = None
 
     # -- resources -------------------------------------------------------------------------
     async def _pool(self, size: int, timeout_s: float | None = None) -> WorkerPool:
@@ -89,7 +91,7 @@ class Worker:
     async def _build_cores(self, blobs: BlobStore) -> list[StageCore[Any]]:
         """The stage cores; the DSP and model pools stay reachable for the query answers."""
         settings = self.settings
-        if {Stage.DECODE, Stage.FEATURES, Stage.TAGGING} & set(self.stages):
+        if {Stage.DECODE, Stage.FEATURES, Stage.TAGGING, Stage.FINGERPRINT} & set(self.stages):
             self.dsp_pool = await self._pool(settings.worker_count)
         if Stage.EMBEDDING in self.stages and settings.clip_enabled:
             self.model_pool = await self._pool(1, settings.model_timeout_s)  # no CLIP call hangs
@@ -106,9 +108,15 @@ class Worker:
                 cores.append(TaggingStage(settings, blobs, self.dsp_pool, await self._llm_tagger()))
             elif stage is Stage.EMBEDDING:
                 cores.append(EmbeddingStage(settings, self.model_pool))
-            else:
+            elif stage is Stage.INDEXING:
                 catalog, vectors = await self._catalog(), await self._vectors()
                 cores.append(IndexingStage(settings, catalog, vectors, blobs))
+            else:
+                assert self.dsp_pool
+                self.fingerprints = FingerprintService.open(
+                    self._cleanup, settings, await self._catalog(), blobs, self.dsp_pool
+                )
+                cores.append(self.fingerprints.stage)
         return cores
 
     def _query_responder(self, blobs: BlobStore) -> QueryResponder:
@@ -171,6 +179,8 @@ class Worker:
             self._repair = Repairer(js, catalog, self.settings)
         self._queries = self._query_responder(blobs)
         await self._queries.start()  # before the stages consume: it warms CLIP first
+        if self.fingerprints is not None:
+            await self.fingerprints.start(self.broker)
         await self.broker.start()
         if self._repair is not None and self.settings.repair_interval_s > 0:
             self._repair_task = asyncio.create_task(self._repair.run())
@@ -183,6 +193,8 @@ class Worker:
                 await self._repair_task
         if self._queries is not None:
             await self._queries.stop()  # answers in flight finish while the pools are open
+        if self.fingerprints is not None:
+            await self.fingerprints.stop()
         await self.broker.stop()  # waits for in-flight handlers (graceful_timeout)
         await self._cleanup.aclose()
         log.info("worker_stopped")

@@ -148,6 +148,12 @@ class FingerprintIndex:
     def flush(self) -> None:
         self._shard.flush()
 
+    def count(self, tenant: str, track_id: str | None = None) -> int:
+        """Windows stored for the tenant (or one of its tracks)."""
+        return self._shard.count(
+            qe.CountRequest(exact=True, filter=_tenant_track(tenant, track_id))
+        )
+
     def optimize(self) -> None:
         """Build the sparse index over freshly written points (Edge's optimizers run on call):
         after a bulk load; appended points are searched unindexed until then (≈ 2× slower)."""
