@@ -330,9 +330,7 @@ class Catalog:
             {"tenant": tenant, "duplicates.0": {"$exists": True}} | UPLOADED,
             projection={"_id": False},
         )
-        return await found.sort([("created_at", ASCENDING), ("track_id", ASCENDING)]).to_list(
-            limit
-        )
+        return await found.sort([("created_at", ASCENDING), ("track_id", ASCENDING)]).to_list(limit)
 
     async def apply_progress(self, progress: Progress, seq: int) -> None:
         """Project one progress event (PROGRESS stream sequence `seq`) onto its track; stale

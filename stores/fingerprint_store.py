@@ -34,6 +34,13 @@ class FingerprintStore(Protocol):
 
 
 def open_fingerprints(settings: Settings) -> FingerprintStore:
+    """A Qdrant server when `qdrant_url` is set (as for vectors), else Edge under the data dir."""
+    if settings.qdrant_url:
+        from stores.fingerprints_server import ServerFingerprints  # noqa: PLC0415 - one loads
+
+        return ServerFingerprints.connect(
+            settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_collection
+        )
     from stores.fingerprints_edge import EdgeFingerprints  # noqa: PLC0415 - one backend loads
 
     return EdgeFingerprints.start(settings.data_path)
