@@ -30,13 +30,12 @@ from handlers.query.service import QueryResponder
 from handlers.repair import Repairer
 from handlers.runtime import StageCore, StageRunner
 from handlers.status import subscribe_status
-from handlers.tagging.llm import LLMTagger
+from handlers.tagging.llm import open_llm_tagger
 from handlers.tagging.stage import TaggingStage
 from schemas.settings import Settings
 from stores.blobs import BlobStore, open_blob_store
 from stores.catalog import Catalog
 from stores.vectors import VectorIndex
-from streams.kv import KVTagCache
 from streams.names import AUDIO_STREAM, Stage, consumer_name, stage_filter
 from streams.publish import EventPublisher
 from streams.topology import ensure_topology, stage_consumer_config
@@ -105,7 +104,8 @@ class Worker:
                 cores.append(FeaturesStage(settings, blobs, self.dsp_pool))
             elif stage is Stage.TAGGING:
                 assert self.dsp_pool
-                cores.append(TaggingStage(settings, blobs, self.dsp_pool, await self._llm_tagger()))
+                tagger = await open_llm_tagger(settings, self.broker.connection, self._cleanup)
+                cores.append(TaggingStage(settings, blobs, self.dsp_pool, tagger))
             elif stage is Stage.EMBEDDING:
                 cores.append(EmbeddingStage(settings, self.model_pool))
             elif stage is Stage.INDEXING:
@@ -129,18 +129,6 @@ class Worker:
         )
         audio = AudioAnswers(self.settings, blobs, self.dsp_pool) if self.dsp_pool else None
         return QueryResponder(self.broker.connection, self.settings, semantic=semantic, audio=audio)
-
-    async def _llm_tagger(self) -> LLMTagger | None:
-        if self.settings.tagger != "llm":
-            return None
-        tagger = LLMTagger(
-            self.settings.llm_providers,
-            timeout_s=self.settings.llm_timeout_s,
-            requests_per_minute=self.settings.llm_requests_per_minute,
-            cache=await KVTagCache.open(self.broker.connection.jetstream()),
-        )
-        self._cleanup.push_async_callback(tagger.aclose)
-        return tagger
 
     # -- subscriptions ---------------------------------------------------------------------
     def _subscribe_stage(self, runner: StageRunner) -> None:
