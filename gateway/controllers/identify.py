@@ -23,7 +23,6 @@ from gateway.controllers.tracks import TrackId, require_track
 from gateway.deps import ServicesDep
 from gateway.errors import (
     AUTHENTICATED,
-    ClientException,
     NotFoundException,
     PayloadTooLargeError,
     ServiceUnavailableException,
@@ -76,9 +75,8 @@ class IdentifyController(Controller):
         status_code=HTTP_200_OK,
         request_max_body_size=None,  # streamed; MAX_CLIP_BYTES applies
         operation_class=UploadOperation,
-        raises=[
+        raises=[  # the 400 (empty clip, bad `limit`) is declared by Litestar's validation already
             *AUTHENTICATED,
-            ClientException,
             PayloadTooLargeError,
             UnsupportedMediaError,
             UnprocessableError,
