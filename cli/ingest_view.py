@@ -25,9 +25,9 @@ from rich.progress import (
 from cli.ingest import FAILED, INDEXED, IngestResult
 from schemas.api import UploadAccepted
 from schemas.events import Progress as StageProgress
-from streams.names import CHAIN_STAGES
+from streams.names import Stage
 
-STAGES = [str(stage) for stage in CHAIN_STAGES]  # a track's progress stream ends at indexing
+STAGES = [str(stage) for stage in Stage]
 _NAME_WIDTH = 32
 
 

@@ -36,10 +36,11 @@ STAGE_INPUT: dict[Stage, str] = {
     Stage.FINGERPRINT: "indexed",
 }
 # Stages that run on indexed tracks: they never change a track's status (it stays `indexed`,
-# searchable, whatever they do) and its progress stream ends before them.
+# searchable, whatever they do); a track's progress stream ends after the last one.
 FOLLOW_UP_STAGES = frozenset({Stage.FINGERPRINT})
 CHAIN_STAGES = tuple(stage for stage in Stage if stage not in FOLLOW_UP_STAGES)
 """The stages from upload to `indexed`, in order."""
+LAST_STAGE = list(Stage)[-1]
 # Deleted tracks' fingerprints are removed by the fingerprint workers (the index's owners).
 FINGERPRINT_DELETES_CONSUMER = "fingerprint-deletes"
 DELETED_FILTER = "audio.deleted.*"

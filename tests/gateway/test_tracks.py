@@ -13,14 +13,12 @@ import websockets
 
 from schemas.api import ProgressMessage, SearchResults, Track, TrackPage, UploadAccepted
 from schemas.events import Deleted
-from streams.names import AUDIO_STREAM, CHAIN_STAGES, PROGRESS_STREAM
+from streams.names import AUDIO_STREAM, CHAIN_STAGES, PROGRESS_STREAM, Stage
 from tests.gateway.conftest import Gateway, Headers
 from tests.integration.kit import audio_events, wait_until
 from tests.synth import write_track
 
-EXPECTED_ORDER = [
-    (str(stage), state) for stage in CHAIN_STAGES for state in ("started", "finished")
-]
+EXPECTED_ORDER = [(str(stage), state) for stage in Stage for state in ("started", "finished")]
 """Every stage's progress, `percent` events (long work) left out."""
 
 

@@ -147,7 +147,7 @@ async def test_scale_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
 
 async def test_gateway_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
     progress = await measure_progress_latency(tmp_path, tracks=1, seconds=4.0)
-    assert progress["events"] == len(CHAIN_STAGES)
+    assert progress["events"] == len(Stage)
     assert 0 < progress["p50_ms"] <= progress["p95_ms"] <= progress["max_ms"] < 10_000
     upload = await measure_upload_memory(tmp_path, size_bytes=20_000_000)
     assert upload["size_mb"] == 20
