@@ -30,6 +30,7 @@ from cli.up import running_gateway, running_system
 from handlers.worker import Worker
 from schemas.api import ProgressMessage, TokenPair
 from schemas.settings import settings_from_env
+from streams.names import Stage
 from streams.server import free_port
 from tests.synth import write_track
 
@@ -102,7 +103,7 @@ async def measure_progress_latency(work: Path, tracks: int, seconds: float) -> d
     ]
     async with gateway_stack(work / "progress-var") as client:
         ready = asyncio.Event()
-        expected = tracks * 5  # five stages finish per track
+        expected = tracks * len(Stage)  # every stage finishes per track
         listener = asyncio.create_task(_finished_latencies(client, expected, ready))
         await ready.wait()
         headers = {"Authorization": f"Bearer {client.token}"}

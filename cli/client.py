@@ -22,6 +22,8 @@ from cli import sse
 from cli.connection import API_KEY_ENV, Connection
 from cli.errors import CliError
 from schemas.api import (
+    DuplicateGroups,
+    IdentifyResult,
     Problem,
     ProgressMessage,
     ReplayRequest,
@@ -200,6 +202,22 @@ class Gateway:
 
     async def search(self, request: SearchRequest) -> SearchResults:
         return await self._post_json("/v1/search", request, SearchResults)
+
+    # -- fingerprints ----------------------------------------------------------------------
+    async def identify(self, path: Path, limit: int) -> IdentifyResult:
+        """Which track is the clip at `path` (sent as the raw body)?"""
+        headers = {"Content-Type": "application/octet-stream"}
+        return await self._call(
+            "POST",
+            "/v1/identify",
+            IdentifyResult,
+            content=lambda: _file_chunks(path, lambda _: None),
+            headers=headers,
+            params={"limit": limit},
+        )
+
+    async def duplicate_groups(self) -> DuplicateGroups:
+        return await self._call("GET", "/v1/duplicates", DuplicateGroups)
 
     async def progress(self, track_id: str) -> AsyncIterator[ProgressMessage]:
         """One track's progress: its history, then live events, ending after the `final` one."""

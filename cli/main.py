@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.commands import admin, analyze, docs, ingest, search, server, tracks
+from cli.commands import admin, analyze, docs, identify, ingest, search, server, tracks
 from cli.errors import CliError
 from cli.logs import configure_logging
 from schemas.settings import get_settings
 
-COMMAND_GROUPS = (server, ingest, tracks, search, admin, analyze, docs)
+COMMAND_GROUPS = (server, ingest, tracks, search, identify, admin, analyze, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:

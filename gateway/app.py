@@ -21,6 +21,7 @@ from gateway.auth.middleware import auth_middleware
 from gateway.controllers.admin import AdminController
 from gateway.controllers.auth import AuthController
 from gateway.controllers.health import HealthController
+from gateway.controllers.identify import IdentifyController
 from gateway.controllers.media import MediaController
 from gateway.controllers.progress import ProgressController, progress_socket
 from gateway.controllers.search import SearchController
@@ -81,6 +82,7 @@ def create_app(settings: Settings, open_services: ServicesFactory) -> Litestar:
             TracksController,
             MediaController,
             SearchController,
+            IdentifyController,
             ProgressController,
             progress_socket,
             AdminController,

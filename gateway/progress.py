@@ -15,12 +15,13 @@ from nats.js.errors import NotFoundError
 
 from schemas.api import ProgressMessage
 from schemas.events import Progress, decode
-from streams.names import PROGRESS_STREAM, Stage, progress_subject
+from streams.names import LAST_STAGE, PROGRESS_STREAM, progress_subject
 
 
 def is_final(progress: Progress) -> bool:
+    """A failure, or the last stage (fingerprint, which follows indexing) finished."""
     return progress.state == "failed" or (
-        progress.stage == Stage.INDEXING and progress.state == "finished"
+        progress.stage == LAST_STAGE and progress.state == "finished"
     )
 
 

@@ -11,6 +11,12 @@ from schemas.api import StageState, Track, TrackLinks, TrackSummary
 Document = dict[str, Any]
 
 
+def duplicate_fields(doc: Document) -> dict[str, list[str]]:
+    """`duplicates` and the `duplicate` flag the fingerprint stage's finding gives a track."""
+    duplicates = list(doc.get("duplicates") or [])
+    return {"duplicates": duplicates, "flags": ["duplicate"] if duplicates else []}
+
+
 def track_summary(doc: Document) -> TrackSummary:
     features: Document = doc.get("features") or {}
     tags: Document = doc.get("tags") or {}
@@ -31,6 +37,7 @@ def track_summary(doc: Document) -> TrackSummary:
         title=file_tags.get("title", ""),
         artist=file_tags.get("artist", ""),
         album=file_tags.get("album", ""),
+        **duplicate_fields(doc),
     )
 
 
@@ -54,4 +61,5 @@ def track_detail(doc: Document) -> Track:
         audio=doc.get("audio"),
         semantic_model=doc.get("semantic_model"),
         links=TrackLinks.of(doc["track_id"]),
+        **duplicate_fields(doc),
     )

@@ -12,6 +12,7 @@ from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
 from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
+from handlers.fingerprint.core import Hashes, Times, fingerprint
 from schemas.payloads import Features, Loudness, TagScores
 
 
@@ -70,6 +71,24 @@ def example_audio_vector(
     )
     with decoding as (_, analysis):
         return audio_vector(listen_file(analysis, max_patches=max_patches))
+
+
+def fingerprint_file(path: str) -> tuple[Hashes, Times]:
+    """The landmark hashes of a stored analysis file and their anchor frames."""
+    samples, rate = read_analysis(path)
+    return fingerprint(samples, rate)
+
+
+def fingerprint_example(
+    path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
+) -> tuple[Hashes, Times]:
+    """A clip to identify, fingerprinted exactly as a track is: decoded to the analysis audio by
+    the decode stage's code (DecodeError if it is not usable audio or too long), then hashed."""
+    decoding = _decoded(
+        path, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
+    )
+    with decoding as (_, analysis):
+        return fingerprint_file(analysis)
 
 
 @functools.cache

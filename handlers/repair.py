@@ -27,13 +27,14 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 
 from handlers.runtime import readable_track
-from schemas.events import Deleted, Failed, Indexed, Uploaded, decode, encode
+from schemas.events import Deleted, Failed, Fingerprinted, Indexed, Uploaded, decode, encode
 from schemas.payloads import TrackRef
 from schemas.settings import Settings
 from stores.catalog import Catalog
 from streams.names import (
     AUDIO_STREAM,
     AUDIO_SUBJECTS,
+    FOLLOW_UP_STAGES,
     STAGE_INPUT,
     Stage,
     audio_subject,
@@ -169,7 +170,10 @@ class Repairer:
 
     async def _settle(self, tenant: str, track_id: str, stored: object) -> str | None:
         """The action for a track whose latest event ends it, or None if it does not."""
-        if isinstance(stored, Indexed):
+        # a follow-up stage's output or failure: that stage only runs on indexed tracks
+        if isinstance(stored, Indexed | Fingerprinted) or (
+            isinstance(stored, Failed) and stored.stage in FOLLOW_UP_STAGES
+        ):
             await self.catalog.settle_status(tenant, track_id)
         elif isinstance(stored, Failed):
             await self.catalog.settle_status(tenant, track_id, failed=(stored.stage, stored.reason))

@@ -22,6 +22,7 @@ from handlers.advisories import subscribe_advisories
 from handlers.decode.stage import DecodeStage
 from handlers.embedding.stage import EmbeddingStage
 from handlers.features.stage import FeaturesStage
+from handlers.fingerprint.service import FingerprintService
 from handlers.indexing.stage import IndexingStage
 from handlers.pool import WorkerPool
 from handlers.query.answers import AudioAnswers, SemanticAnswers
@@ -29,13 +30,12 @@ from handlers.query.service import QueryResponder
 from handlers.repair import Repairer
 from handlers.runtime import StageCore, StageRunner
 from handlers.status import subscribe_status
-from handlers.tagging.llm import LLMTagger
+from handlers.tagging.llm import open_llm_tagger
 from handlers.tagging.stage import TaggingStage
 from schemas.settings import Settings
 from stores.blobs import BlobStore, open_blob_store
 from stores.catalog import Catalog
 from stores.vectors import VectorIndex
-from streams.kv import KVTagCache
 from streams.names import AUDIO_STREAM, Stage, consumer_name, stage_filter
 from streams.publish import EventPublisher
 from streams.topology import ensure_topology, stage_consumer_config
@@ -66,6 +66,7 @@ class Worker:
         self._repair: Repairer | None = None
         self._repair_task: asyncio.Task[None] | None = None
         self._queries: QueryResponder | None = None
+        self.fingerprints: FingerprintService | None = None
 
     # -- resources -------------------------------------------------------------------------
     async def _pool(self, size: int, timeout_s: float | None = None) -> WorkerPool:
@@ -89,7 +90,7 @@ class Worker:
     async def _build_cores(self, blobs: BlobStore) -> list[StageCore[Any]]:
         """The stage cores; the DSP and model pools stay reachable for the query answers."""
         settings = self.settings
-        if {Stage.DECODE, Stage.FEATURES, Stage.TAGGING} & set(self.stages):
+        if {Stage.DECODE, Stage.FEATURES, Stage.TAGGING, Stage.FINGERPRINT} & set(self.stages):
             self.dsp_pool = await self._pool(settings.worker_count)
         if Stage.EMBEDDING in self.stages and settings.clip_enabled:
             self.model_pool = await self._pool(1, settings.model_timeout_s)  # no CLIP call hangs
@@ -103,12 +104,19 @@ class Worker:
                 cores.append(FeaturesStage(settings, blobs, self.dsp_pool))
             elif stage is Stage.TAGGING:
                 assert self.dsp_pool
-                cores.append(TaggingStage(settings, blobs, self.dsp_pool, await self._llm_tagger()))
+                tagger = await open_llm_tagger(settings, self.broker.connection, self._cleanup)
+                cores.append(TaggingStage(settings, blobs, self.dsp_pool, tagger))
             elif stage is Stage.EMBEDDING:
                 cores.append(EmbeddingStage(settings, self.model_pool))
-            else:
+            elif stage is Stage.INDEXING:
                 catalog, vectors = await self._catalog(), await self._vectors()
                 cores.append(IndexingStage(settings, catalog, vectors, blobs))
+            else:
+                assert self.dsp_pool
+                self.fingerprints = FingerprintService.open(
+                    self._cleanup, settings, await self._catalog(), blobs, self.dsp_pool
+                )
+                cores.append(self.fingerprints.stage)
         return cores
 
     def _query_responder(self, blobs: BlobStore) -> QueryResponder:
@@ -121,18 +129,6 @@ class Worker:
         )
         audio = AudioAnswers(self.settings, blobs, self.dsp_pool) if self.dsp_pool else None
         return QueryResponder(self.broker.connection, self.settings, semantic=semantic, audio=audio)
-
-    async def _llm_tagger(self) -> LLMTagger | None:
-        if self.settings.tagger != "llm":
-            return None
-        tagger = LLMTagger(
-            self.settings.llm_providers,
-            timeout_s=self.settings.llm_timeout_s,
-            requests_per_minute=self.settings.llm_requests_per_minute,
-            cache=await KVTagCache.open(self.broker.connection.jetstream()),
-        )
-        self._cleanup.push_async_callback(tagger.aclose)
-        return tagger
 
     # -- subscriptions ---------------------------------------------------------------------
     def _subscribe_stage(self, runner: StageRunner) -> None:
@@ -171,6 +167,8 @@ class Worker:
             self._repair = Repairer(js, catalog, self.settings)
         self._queries = self._query_responder(blobs)
         await self._queries.start()  # before the stages consume: it warms CLIP first
+        if self.fingerprints is not None:
+            await self.fingerprints.start(self.broker)
         await self.broker.start()
         if self._repair is not None and self.settings.repair_interval_s > 0:
             self._repair_task = asyncio.create_task(self._repair.run())
@@ -183,6 +181,8 @@ class Worker:
                 await self._repair_task
         if self._queries is not None:
             await self._queries.stop()  # answers in flight finish while the pools are open
+        if self.fingerprints is not None:
+            await self.fingerprints.stop()
         await self.broker.stop()  # waits for in-flight handlers (graceful_timeout)
         await self._cleanup.aclose()
         log.info("worker_stopped")

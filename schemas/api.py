@@ -119,6 +119,8 @@ class TrackSummary(msgspec.Struct, kw_only=True, frozen=True):
     title: str = ""
     artist: str = ""
     album: str = ""
+    duplicates: list[str] = []  # the user's other tracks holding the same recording
+    flags: list[str] = []  # "duplicate" when `duplicates` is not empty
 
 
 class Track(msgspec.Struct, kw_only=True, frozen=True):
@@ -139,11 +141,40 @@ class Track(msgspec.Struct, kw_only=True, frozen=True):
     audio: dict[str, Any] | None = None
     semantic_model: str | None = None
     links: TrackLinks | None = None
+    duplicates: list[str] = []  # the user's other tracks holding the same recording
+    flags: list[str] = []  # "duplicate" when `duplicates` is not empty
 
 
 class TrackPage(msgspec.Struct, kw_only=True, frozen=True):
     items: list[TrackSummary]
     next_cursor: str | None = None
+
+
+# -- identify and duplicates ----------------------------------------------------------------
+class IdentifiedTrack(msgspec.Struct, kw_only=True, frozen=True):
+    """A track of yours the clip was found in, and where: the clip starts `offset_s` into it."""
+
+    track_id: str
+    offset_s: float
+    confidence: float  # 0..1: share of the clip's spectral peaks agreeing on that offset
+    hits: int  # the clip's peaks agreeing on that offset (time-consistent hash hits)
+    coverage: float  # 0..1: share of the clip's half seconds with an agreeing peak
+    filename: str = ""
+    title: str = ""
+    artist: str = ""
+
+
+class IdentifyResult(msgspec.Struct, kw_only=True, frozen=True):
+    """Matches ranked by time-consistent hits; none (`matched: false`) below the threshold."""
+
+    matched: bool
+    matches: list[IdentifiedTrack] = []
+
+
+class DuplicateGroups(msgspec.Struct, kw_only=True, frozen=True):
+    """Groups of your tracks that hold one recording (other encodes, bit rates, trims)."""
+
+    groups: list[list[TrackSummary]]
 
 
 # -- search ----------------------------------------------------------------------------------

@@ -56,6 +56,16 @@ class Indexed(TrackEvent, tag="audio.indexed.v1", kw_only=True, frozen=True):
     embedding_version: int
 
 
+class Fingerprinted(TrackEvent, tag="audio.fingerprinted.v1", kw_only=True, frozen=True):
+    """The track's landmark hashes are in the fingerprint index; `duplicates` are the tenant's
+    other tracks found to hold the same recording (another encode, bit rate or trim)."""
+
+    hashes: int
+    windows: int
+    duplicates: list[str] = []
+    fingerprint_version: int
+
+
 class Failed(TrackEvent, tag="audio.failed.v1", kw_only=True, frozen=True):
     stage: str
     reason: str
@@ -81,7 +91,9 @@ class Progress(msgspec.Struct, kw_only=True, frozen=True, tag_field="type", tag=
     at: float = msgspec.field(default_factory=_now)
 
 
-AudioEvent = Uploaded | Decoded | Analysed | Tagged | Embedded | Indexed | Failed | Deleted
+AudioEvent = (
+    Uploaded | Decoded | Analysed | Tagged | Embedded | Indexed | Fingerprinted | Failed | Deleted
+)
 Event = AudioEvent | Progress
 
 encoder = msgspec.json.Encoder()

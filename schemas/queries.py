@@ -50,7 +50,37 @@ class QueryVector(
     error: str = ""
 
 
-QueryMessage = SemanticQuery | AudioQuery | QueryVector
+class IdentifyQuery(
+    msgspec.Struct, kw_only=True, frozen=True, tag_field="type", tag="query.identify.v1"
+):
+    """A clip, parked in the blob store, to find among `tenant`'s tracks by its fingerprint."""
+
+    blob_key: str
+    tenant: str
+    limit: int = 5
+
+
+class ClipMatch(msgspec.Struct, kw_only=True, frozen=True):
+    """A track the clip was found in: where the clip starts in it, and how sure that is."""
+
+    track_id: str
+    offset_s: float  # the clip's start inside the track
+    confidence: float  # 0..1: share of the clip's peaks that agree on that offset
+    hits: int  # the clip's peaks agreeing on that offset
+    coverage: float  # 0..1: share of the clip's half seconds with an agreeing peak
+
+
+class IdentifyAnswer(
+    msgspec.Struct, kw_only=True, frozen=True, tag_field="type", tag="query.identified.v1"
+):
+    """The matches, best first ([] = no match), or why there are none (as in QueryVector)."""
+
+    matches: list[ClipMatch] = []
+    unavailable: str = ""
+    error: str = ""
+
+
+QueryMessage = SemanticQuery | AudioQuery | QueryVector | IdentifyQuery | IdentifyAnswer
 
 encoder = msgspec.json.Encoder()
 decoder: msgspec.json.Decoder[QueryMessage] = msgspec.json.Decoder(QueryMessage)

@@ -47,7 +47,7 @@ from stores.catalog_queries import (
     search_fields,
     track_query,
 )
-from streams.names import Stage
+from streams.names import CHAIN_STAGES, FOLLOW_UP_STAGES
 
 TRACKS = "tracks"
 DELETED = "deleted_tracks"  # tombstones: replays must not bring a deleted track back
@@ -86,7 +86,7 @@ def _status_of(stage: str) -> str:
 
 # statuses in pipeline order: a finished stage never moves the status back (a replay re-runs
 # an earlier stage of an indexed track, which stays indexed)
-PIPELINE_STATUSES = [_status_of(stage) for stage in Stage]
+PIPELINE_STATUSES = [_status_of(stage) for stage in CHAIN_STAGES]
 UPLOADED_STATUS = "uploaded"  # what the gateway records with the upload
 # every status short of an end (None: no status yet), listed so that an index can find them
 UNFINISHED_STATUSES = [
@@ -99,6 +99,8 @@ UNFINISHED_STATUSES = [
 def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | None:
     """Filter and update moving the top-level status, or None if `progress` does not change it."""
     key: Document = {"tenant": progress.tenant, "track_id": progress.track_id}
+    if progress.stage in FOLLOW_UP_STAGES:
+        return None  # the track stays as indexing left it; `stages.<stage>` tells the rest
     if progress.state == "finished":
         status = _status_of(progress.stage)
         if status in PIPELINE_STATUSES:
@@ -419,6 +421,38 @@ class Catalog:
     async def delete_track(self, tenant: str, track_id: str) -> bool:
         result = await self.tracks.delete_one({"tenant": tenant, "track_id": track_id})
         return result.deleted_count == 1
+
+    # -- duplicates (handlers.fingerprint): both sides of a pair name each other ---------------
+    async def set_duplicates(self, tenant: str, track_id: str, others: list[str]) -> None:
+        """`track_id` holds the same recording as `others` (and no other track): its
+        `duplicates` become `others`, each of them names it, and tracks no longer found forget
+        it. Idempotent (a replay rewrites the same lists)."""
+        await self.tracks.update_one(
+            {"tenant": tenant, "track_id": track_id}, {"$set": {"duplicates": sorted(others)}}
+        )
+        await self.tracks.update_many(
+            {"tenant": tenant, "duplicates": track_id, "track_id": {"$nin": others}},
+            {"$pull": {"duplicates": track_id}},
+        )
+        if others:
+            await self.tracks.update_many(
+                {"tenant": tenant, "track_id": {"$in": others}},
+                {"$addToSet": {"duplicates": track_id}},
+            )
+
+    async def forget_duplicate(self, tenant: str, track_id: str) -> None:
+        """A deleted track is nobody's duplicate any more."""
+        await self.tracks.update_many(
+            {"tenant": tenant, "duplicates": track_id}, {"$pull": {"duplicates": track_id}}
+        )
+
+    async def with_duplicates(self, tenant: str, limit: int) -> list[Document]:
+        """The tenant's tracks that have duplicates (oldest first, at most `limit`)."""
+        found = self.tracks.find(
+            {"tenant": tenant, "duplicates.0": {"$exists": True}} | UPLOADED,
+            projection={"_id": False},
+        )
+        return await found.sort([("created_at", ASCENDING), ("track_id", ASCENDING)]).to_list(limit)
 
     async def apply_progress(self, progress: Progress, seq: int) -> None:
         """Project one progress event (PROGRESS stream sequence `seq`) onto its track; stale

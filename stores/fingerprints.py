@@ -24,6 +24,7 @@ import base64
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
@@ -89,6 +90,129 @@ class Identified:
     coverage: float
 
 
+# -- what every backend shares: the points written, the query, the vote, the duplicate check --
+@dataclass(frozen=True)
+class Window:
+    """One point to write: a WINDOW_S window of a track, its distinct hashes and its landmarks."""
+
+    id: str
+    indices: list[int]
+    payload: dict[str, Any]
+
+
+def window_points(
+    tenant: str, track_id: str, hashes: core.Hashes, times: core.Times
+) -> list[Window]:
+    """The track's windows; ids derive from (tenant, track_id, window), so a rewrite replaces."""
+    window_frames = round(WINDOW_S / core.FRAME_S)
+    points = []
+    for start, stop in core.windows(times, window_frames):
+        h, t = hashes[start:stop], times[start:stop]
+        window = int(t[0]) // window_frames
+        points.append(
+            Window(
+                id=str(uuid.uuid5(_NAMESPACE, f"{tenant}:{track_id}:{window}")),
+                indices=np.unique(h).tolist(),
+                payload={
+                    "tenant": tenant,
+                    "track_id": track_id,
+                    "window": window,
+                    "lm": pack(h, t),
+                },
+            )
+        )
+    return points
+
+
+def probe(hashes: core.Hashes) -> list[int]:
+    """The sparse query's indices for a clip ([] when it has no hashes)."""
+    distinct = np.unique(hashes)
+    return _probe(distinct).tolist() if distinct.size else []
+
+
+def identified(
+    hashes: core.Hashes,
+    times: core.Times,
+    payloads: list[dict[str, Any]],
+    *,
+    limit: int = 5,
+    min_hits: int = core.MIN_HITS,
+    min_share: float = core.MIN_SHARE,
+) -> list[Identified]:
+    """The exact time-consistency vote of the clip over the windows the sparse query found."""
+    distinct = np.unique(hashes)
+    track_ids: list[str] = []
+    number: dict[str, int] = {}
+    parts_h, parts_k, parts_t = [], [], []
+    for payload in payloads:
+        track_id = str(payload["track_id"])
+        n = number.setdefault(track_id, len(number))
+        if n == len(track_ids):
+            track_ids.append(track_id)
+        h, t = unpack(str(payload["lm"]))
+        parts_h.append(h)
+        parts_t.append(t)
+        parts_k.append(np.full(h.size, n, dtype=np.int64))
+    if not parts_h or distinct.size == 0:
+        return []
+    all_h = np.concatenate(parts_h)
+    shared = np.isin(all_h, distinct)
+    matches = core.rank(
+        hashes,
+        times,
+        all_h[shared],
+        np.concatenate(parts_k)[shared],
+        np.concatenate(parts_t)[shared],
+        limit=limit,
+        min_hits=min_hits,
+        min_share=min_share,
+    )
+    return [
+        Identified(
+            track_id=track_ids[m.track],
+            offset_s=m.offset_s,
+            hits=m.hits,
+            confidence=m.confidence,
+            coverage=m.coverage,
+        )
+        for m in matches
+    ]
+
+
+def excerpts(hashes: core.Hashes, times: core.Times) -> list[tuple[int, core.Hashes, core.Times]]:
+    """(start frame, hashes, times from 0) of the WINDOW_S excerpts at a quarter, half and three
+    quarters of a track, which `duplicate_group` needs found in another track."""
+    if times.size == 0:
+        return []
+    span = int(times[-1])
+    length = round(WINDOW_S / core.FRAME_S)
+    starts = sorted({max(0, round(span * q) - length // 2) for q in (0.25, 0.5, 0.75)})
+    found = []
+    for start in starts:
+        inside = (times >= start) & (times < start + length)
+        found.append((start, hashes[inside], times[inside] - start))
+    return found
+
+
+def duplicate_group(track_id: str, starts: list[int], found: list[list[Identified]]) -> list[str]:
+    """Other tracks holding the same recording as `track_id`, from what each excerpt found.
+
+    A track that every excerpt finds, at offsets that differ from the excerpts' starts by one
+    constant (a trim shifts them all alike), is a duplicate: another encode, bit rate or trim.
+    A track that merely quotes a passage matches one excerpt, not all of them.
+    """
+    shifts: dict[str, list[float]] = {}
+    for start, matches in zip(starts, found, strict=True):
+        for match in matches:
+            if match.track_id != track_id:
+                shifts.setdefault(match.track_id, []).append(match.offset_s - start * core.FRAME_S)
+    return sorted(
+        other
+        for other, seen in shifts.items()
+        if len(seen) == len(starts) and max(seen) - min(seen) <= DUPLICATE_SHIFT_S
+    )
+
+
 class FingerprintIndex:
     """Landmark hashes of tracks in a Qdrant Edge shard at `path` (created on first open)."""
 
@@ -114,28 +238,14 @@ class FingerprintIndex:
         the new end are deleted first, so a replay or a re-fingerprint leaves one copy.
         """
         self.remove(tenant, track_id)
-        window_frames = round(WINDOW_S / core.FRAME_S)
-        points = []
-        for start, stop in core.windows(times, window_frames):
-            h, t = hashes[start:stop], times[start:stop]
-            window = int(t[0]) // window_frames
-            indices = np.unique(h)
-            points.append(
-                qe.Point(
-                    id=str(uuid.uuid5(_NAMESPACE, f"{tenant}:{track_id}:{window}")),
-                    vector={
-                        VECTOR: qe.SparseVector(
-                            indices=indices.tolist(), values=[1.0] * indices.size
-                        )
-                    },
-                    payload={
-                        "tenant": tenant,
-                        "track_id": track_id,
-                        "window": window,
-                        "lm": pack(h, t),
-                    },
-                )
+        points = [
+            qe.Point(
+                id=w.id,
+                vector={VECTOR: qe.SparseVector(indices=w.indices, values=[1.0] * len(w.indices))},
+                payload=w.payload,
             )
+            for w in window_points(tenant, track_id, hashes, times)
+        ]
         for first in range(0, len(points), 256):
             self._shard.update(qe.UpdateOperation.upsert_points(points[first : first + 256]))
         return len(points)
@@ -147,6 +257,12 @@ class FingerprintIndex:
 
     def flush(self) -> None:
         self._shard.flush()
+
+    def count(self, tenant: str, track_id: str | None = None) -> int:
+        """Windows stored for the tenant (or one of its tracks)."""
+        return self._shard.count(
+            qe.CountRequest(exact=True, filter=_tenant_track(tenant, track_id))
+        )
 
     def optimize(self) -> None:
         """Build the sparse index over freshly written points (Edge's optimizers run on call):
@@ -164,88 +280,31 @@ class FingerprintIndex:
         min_share: float = core.MIN_SHARE,
     ) -> list[Identified]:
         """Tracks of `tenant` containing the clip, best first; [] when nothing clears the bar."""
-        distinct = np.unique(hashes)
-        if distinct.size == 0:
+        indices = probe(hashes)
+        if not indices:
             return []
-        probe = _probe(distinct)
         found = self._shard.query(
             qe.QueryRequest(
                 limit=CANDIDATE_WINDOWS,
                 query=qe.Query.Nearest(
-                    qe.SparseVector(indices=probe.tolist(), values=[1.0] * probe.size),
-                    using=VECTOR,
+                    qe.SparseVector(indices=indices, values=[1.0] * len(indices)), using=VECTOR
                 ),
                 filter=_tenant_track(tenant),
                 with_payload=True,
             )
         )
-        track_ids: list[str] = []
-        number: dict[str, int] = {}
-        parts_h, parts_k, parts_t = [], [], []
-        for point in found:
-            payload = point.payload or {}
-            track_id = str(payload["track_id"])
-            n = number.setdefault(track_id, len(number))
-            if n == len(track_ids):
-                track_ids.append(track_id)
-            h, t = unpack(str(payload["lm"]))
-            parts_h.append(h)
-            parts_t.append(t)
-            parts_k.append(np.full(h.size, n, dtype=np.int64))
-        if not parts_h:
-            return []
-        all_h = np.concatenate(parts_h)
-        shared = np.isin(all_h, distinct)
-        matches = core.rank(
-            hashes,
-            times,
-            all_h[shared],
-            np.concatenate(parts_k)[shared],
-            np.concatenate(parts_t)[shared],
-            limit=limit,
-            min_hits=min_hits,
-            min_share=min_share,
+        payloads = [point.payload or {} for point in found]
+        return identified(
+            hashes, times, payloads, limit=limit, min_hits=min_hits, min_share=min_share
         )
-        return [
-            Identified(
-                track_id=track_ids[m.track],
-                offset_s=m.offset_s,
-                hits=m.hits,
-                confidence=m.confidence,
-                coverage=m.coverage,
-            )
-            for m in matches
-        ]
 
     def duplicates(
         self, tenant: str, track_id: str, hashes: core.Hashes, times: core.Times
     ) -> list[str]:
-        """Other tracks of `tenant` holding the same recording: another encode, bit rate or trim.
-
-        Excerpts of the track's own landmarks (WINDOW_S long, at a quarter, half and three
-        quarters of it) are identified; a track that every excerpt finds, at offsets that differ
-        from the excerpts' starts by one constant (a trim shifts them all alike), is a duplicate.
-        A track that merely quotes a passage matches one excerpt, not all of them.
-        """
-        if times.size == 0:
-            return []
-        span = int(times[-1])
-        length = round(WINDOW_S / core.FRAME_S)
-        shifts: dict[str, list[float]] = {}
-        starts = sorted({max(0, round(span * q) - length // 2) for q in (0.25, 0.5, 0.75)})
-        for start in starts:
-            inside = (times >= start) & (times < start + length)
-            found = self.identify(tenant, hashes[inside], times[inside] - start, limit=10)
-            for match in found:
-                if match.track_id != track_id:
-                    shifts.setdefault(match.track_id, []).append(
-                        match.offset_s - start * core.FRAME_S
-                    )
-        return sorted(
-            other
-            for other, seen in shifts.items()
-            if len(seen) == len(starts) and max(seen) - min(seen) <= DUPLICATE_SHIFT_S
-        )
+        """Other tracks of `tenant` holding the same recording (see `duplicate_group`)."""
+        parts = excerpts(hashes, times)
+        found = [self.identify(tenant, h, t, limit=10) for _, h, t in parts]
+        return duplicate_group(track_id, [start for start, _, _ in parts], found)
 
     def size_bytes(self) -> int:
         """Bytes the shard occupies on disk (allocated blocks: its files are sparse)."""

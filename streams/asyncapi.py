@@ -16,6 +16,7 @@ from schemas.events import (
     Deleted,
     Embedded,
     Failed,
+    Fingerprinted,
     Indexed,
     Progress,
     Tagged,
@@ -30,6 +31,7 @@ _AUDIO_EVENTS: dict[str, tuple[type[msgspec.Struct], str]] = {
     "tagged": (Tagged, "tagging stage: mood, genre, description"),
     "embedded": (Embedded, "embedding stage: audio (and CLIP) vectors"),
     "indexed": (Indexed, "indexing stage: searchable in the vector index and catalog"),
+    "fingerprinted": (Fingerprinted, "fingerprint stage: landmark hashes indexed, duplicates"),
     "failed": (Failed, "any stage: a permanent failure, with a readable reason"),
     "deleted": (Deleted, "gateway: the track was deleted everywhere"),
 }

@@ -24,6 +24,7 @@ class Stage(StrEnum):
     TAGGING = "tagging"
     EMBEDDING = "embedding"
     INDEXING = "indexing"
+    FINGERPRINT = "fingerprint"
 
 
 STAGE_INPUT: dict[Stage, str] = {
@@ -32,7 +33,17 @@ STAGE_INPUT: dict[Stage, str] = {
     Stage.TAGGING: "analysed",
     Stage.EMBEDDING: "tagged",
     Stage.INDEXING: "embedded",
+    Stage.FINGERPRINT: "indexed",
 }
+# Stages that run on indexed tracks: they never change a track's status (it stays `indexed`,
+# searchable, whatever they do); a track's progress stream ends after the last one.
+FOLLOW_UP_STAGES = frozenset({Stage.FINGERPRINT})
+CHAIN_STAGES = tuple(stage for stage in Stage if stage not in FOLLOW_UP_STAGES)
+"""The stages from upload to `indexed`, in order."""
+LAST_STAGE = list(Stage)[-1]
+# Deleted tracks' fingerprints are removed by the fingerprint workers (the index's owners).
+FINGERPRINT_DELETES_CONSUMER = "fingerprint-deletes"
+DELETED_FILTER = "audio.deleted.*"
 
 
 def event_kind(event: AudioEvent) -> str:
@@ -97,6 +108,8 @@ def msg_id(track_id: str, stage: str, version: int) -> str:
 QUERY_SEMANTIC_SUBJECT = "tonestream.query.semantic"
 QUERY_AUDIO_SUBJECT = "tonestream.query.audio"
 QUERY_QUEUE = "tonestream-query"
+# "What is this clip?": the workers running the fingerprint stage own the fingerprint index.
+QUERY_IDENTIFY_SUBJECT = "tonestream.query.identify"
 
 
 def query_blob_key(tenant: str, query_id: str) -> str:

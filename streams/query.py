@@ -12,8 +12,16 @@ import msgspec
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 
-from schemas.queries import AudioQuery, QueryVector, SemanticQuery, decode, encode
-from streams.names import QUERY_AUDIO_SUBJECT, QUERY_SEMANTIC_SUBJECT
+from schemas.queries import (
+    AudioQuery,
+    IdentifyAnswer,
+    IdentifyQuery,
+    QueryVector,
+    SemanticQuery,
+    decode,
+    encode,
+)
+from streams.names import QUERY_AUDIO_SUBJECT, QUERY_IDENTIFY_SUBJECT, QUERY_SEMANTIC_SUBJECT
 
 
 async def request_semantic_vector(
@@ -43,4 +51,23 @@ async def _request(
         return QueryVector(unavailable=f"the {kind} worker's answer is unreadable: {exc}")
     if not isinstance(answer, QueryVector):
         return QueryVector(unavailable=f"the {kind} worker answered with a {type(answer).__name__}")
+    return answer
+
+
+async def request_identify(nc: Client, query: IdentifyQuery, timeout_s: float) -> IdentifyAnswer:
+    """The tracks a parked clip was found in, from a worker running the fingerprint stage."""
+    try:
+        reply = await nc.request(QUERY_IDENTIFY_SUBJECT, encode(query), timeout=timeout_s)
+    except NoRespondersError:
+        return IdentifyAnswer(unavailable="no fingerprint worker answered: none is connected")
+    except TimeoutError:
+        return IdentifyAnswer(unavailable=f"no fingerprint worker answered within {timeout_s:g} s")
+    try:
+        answer = decode(reply.data)
+    except msgspec.DecodeError as exc:
+        return IdentifyAnswer(unavailable=f"the fingerprint worker's answer is unreadable: {exc}")
+    if not isinstance(answer, IdentifyAnswer):
+        return IdentifyAnswer(
+            unavailable=f"the fingerprint worker answered with a {type(answer).__name__}"
+        )
     return answer

@@ -18,6 +18,8 @@ from streams.names import (
     ADVISORY_STREAM,
     AUDIO_STREAM,
     AUDIO_SUBJECTS,
+    DELETED_FILTER,
+    FINGERPRINT_DELETES_CONSUMER,
     MAX_DELIVERIES_ADVISORY,
     PROGRESS_STREAM,
     PROGRESS_SUBJECTS,
@@ -117,6 +119,19 @@ def status_consumer_config(settings: Settings) -> js_api.ConsumerConfig:
     )
 
 
+def fingerprint_deletes_config(settings: Settings) -> js_api.ConsumerConfig:
+    """No delivery limit: an index outage delays removing a deleted track's fingerprints."""
+    return js_api.ConsumerConfig(
+        durable_name=FINGERPRINT_DELETES_CONSUMER,
+        filter_subject=DELETED_FILTER,
+        deliver_policy=js_api.DeliverPolicy.ALL,
+        ack_policy=js_api.AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=-1,
+        max_ack_pending=100,
+    )
+
+
 STREAM_CHECKED = ("subjects", "retention", "storage", "num_replicas", "duplicate_window", "max_age")
 CONSUMER_CHECKED = ("filter_subject", "ack_policy", "deliver_policy")
 CONSUMER_UPDATABLE = ("ack_wait", "max_deliver", "backoff", "max_ack_pending")
@@ -171,6 +186,7 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
             js, ADVISORY_STREAM, advisory_consumer_config(stage, settings)
         )
     problems += await _ensure_consumer(js, PROGRESS_STREAM, status_consumer_config(settings))
+    problems += await _ensure_consumer(js, AUDIO_STREAM, fingerprint_deletes_config(settings))
     if problems:
         raise TopologyDriftError("JetStream topology drift:\n  " + "\n  ".join(problems))
     try:

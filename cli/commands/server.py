@@ -43,8 +43,8 @@ async def _run_worker(settings: Settings, stages: list[Stage]) -> None:
 
     if not settings.nats_url:
         raise CliError("a worker needs TONESTREAM_NATS_URL (or use `tonestream up`)")
-    if Stage.INDEXING in stages and not settings.mongo_url:
-        raise CliError("the indexing stage needs TONESTREAM_MONGO_URL (or use `tonestream up`)")
+    if {Stage.INDEXING, Stage.FINGERPRINT} & set(stages) and not settings.mongo_url:
+        raise CliError("indexing and fingerprint need TONESTREAM_MONGO_URL (or `tonestream up`)")
     worker = Worker(settings, stages, settings.nats_url, settings.mongo_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,7 +105,7 @@ def register(commands: Commands) -> None:
         nargs="+",
         choices=[*(str(stage) for stage in Stage), "all"],
         metavar="STAGE",
-        help="decode, features, tagging, embedding, indexing, or all",
+        help="decode, features, tagging, embedding, indexing, fingerprint, or all",
     )
     worker.set_defaults(run=_worker)
 

@@ -20,7 +20,23 @@ from stores.catalog_order import COLUMNS, SORT_NAMES
 PAGE_SIZE = 100
 
 
+async def _duplicate_groups(gateway: Gateway, args: argparse.Namespace) -> int:
+    groups = (await gateway.duplicate_groups()).groups
+    if args.json:
+        for group in groups:
+            render.json_line(group)
+        return 0
+    console = render.stdout()
+    for number, group in enumerate(groups, 1):
+        console.print(f"duplicate group {number}: {len(group)} tracks, one recording")
+        console.print(render.track_table(group))
+    console.print(f"{len(groups)} duplicate group{'s' if len(groups) != 1 else ''}")
+    return 0
+
+
 async def _tracks(gateway: Gateway, args: argparse.Namespace) -> int:
+    if args.duplicates:
+        return await _duplicate_groups(gateway, args)
     base = filter_params(args)
     for name in ("q", "status", "sort"):
         if getattr(args, name) is not None:
@@ -86,6 +102,11 @@ def register(commands: Commands) -> None:
         choices=SORT_NAMES,
         metavar="COLUMN",
         help=f"order by {', '.join(COLUMNS)}; a leading - reverses (default -created_at)",
+    )
+    tracks.add_argument(
+        "--duplicates",
+        action="store_true",
+        help="groups of tracks holding one recording (other encodes, bit rates, trims)",
     )
     tracks.add_argument(
         "--limit", type=at_least(0), default=50, help="how many tracks (default 50; 0 for all)"

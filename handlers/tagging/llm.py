@@ -11,12 +11,14 @@ handler falls back to the heuristic tagger).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import httpx
 import msgspec
 import structlog
+from nats.aio.client import Client
 
 from handlers.tagging.cache import MemoryTagCache, TagCache
 from handlers.tagging.prompt import (
@@ -28,7 +30,8 @@ from handlers.tagging.prompt import (
 )
 from handlers.tagging.ratelimit import TokenBucket
 from schemas.payloads import Features, Tags, TagScores
-from schemas.settings import LLMProvider
+from schemas.settings import LLMProvider, Settings
+from streams.kv import KVTagCache
 
 __all__ = [
     "LLMTagger",
@@ -176,3 +179,20 @@ class LLMTagger:
             return parse_reply(content)
         except ReplyError as exc:
             raise _ProviderError(f"invalid tags: {exc}") from None
+
+
+async def open_llm_tagger(
+    settings: Settings, nc: Client, cleanup: contextlib.AsyncExitStack
+) -> LLMTagger | None:
+    """The worker's LLM tagger when `tagger` is "llm" (cache: the TAG_CACHE bucket), closed by
+    `cleanup`; None for the heuristic tagger."""
+    if settings.tagger != "llm":
+        return None
+    tagger = LLMTagger(
+        settings.llm_providers,
+        timeout_s=settings.llm_timeout_s,
+        requests_per_minute=settings.llm_requests_per_minute,
+        cache=await KVTagCache.open(nc.jetstream()),
+    )
+    cleanup.push_async_callback(tagger.aclose)
+    return tagger

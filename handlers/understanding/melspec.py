@@ -81,7 +81,8 @@ def patch_starts(n_samples: int, max_patches: int) -> list[int]:
     count = max(1, min(max_patches, (n_samples - 1) // PATCH_SAMPLES))
     if count == 1:
         return [span // 2 // HOP * HOP]
-    return sorted({round(i * span / (count - 1) / HOP) * HOP for i in range(count)})
+    # rounded down to a hop: rounding up could start the last patch past the end
+    return sorted({i * span // (count - 1) // HOP * HOP for i in range(count)})
 
 
 def repeat_pad(samples: F32) -> F32:

@@ -13,7 +13,7 @@ import websockets
 
 from schemas.api import ProgressMessage, SearchResults, Track, TrackPage, UploadAccepted
 from schemas.events import Deleted
-from streams.names import AUDIO_STREAM, PROGRESS_STREAM, Stage
+from streams.names import AUDIO_STREAM, CHAIN_STAGES, PROGRESS_STREAM, Stage
 from tests.gateway.conftest import Gateway, Headers
 from tests.integration.kit import audio_events, wait_until
 from tests.synth import write_track
@@ -102,7 +102,7 @@ async def test_upload_progress_search_and_delete(gateway: Gateway, songs: list[P
     assert track.features is not None
     assert abs(track.features["tempo_bpm"] - 96) <= 96 * 0.04
     assert (track.features["key"], track.features["mode"]) == ("D", "minor")
-    assert set(track.stages) == {str(stage) for stage in Stage}
+    assert {str(stage) for stage in CHAIN_STAGES} <= set(track.stages)
 
     similar = await gateway.client.get(f"/v1/tracks/{first.track_id}/similar", headers=headers)
     assert similar.status_code == 200, similar.text

@@ -21,7 +21,7 @@ from bench.ingest import measure_ingest
 from bench.scale import KINDS as SCALE_KINDS
 from bench.scale import PAGE, measure_scale, scale_table
 from bench.search import KINDS, K, measure_search, search_table
-from streams.names import Stage
+from streams.names import CHAIN_STAGES, Stage
 
 
 async def test_ingest_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
@@ -30,7 +30,8 @@ async def test_ingest_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
     assert result["tracks"] == 2
     assert result["wall_s"] > 0
     assert abs(result["x_realtime"] - 2 * 8.0 / result["wall_s"]) <= 0.05 * result["x_realtime"]
-    assert set(result["stage_p50_s"]) == {str(stage) for stage in Stage}
+    # the fingerprint stage follows indexing: it may or may not have finished yet
+    assert {str(s) for s in CHAIN_STAGES} <= set(result["stage_p50_s"]) <= {str(s) for s in Stage}
     for stage, p50 in result["stage_p50_s"].items():
         assert 0 <= p50 <= result["stage_p95_s"][stage] < result["wall_s"]
     assert result["peak_rss_mb"]["main"] > 50

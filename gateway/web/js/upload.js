@@ -115,7 +115,7 @@ class Row {
       this.renderStages();
     }
     if (event.state === 'failed') this.fail(event.message || `${event.stage} failed`);
-    else if (final && event.stage === 'indexing' && event.state === 'finished') this.finish();
+    else if (final && event.state === 'finished') this.finish(); // after the last stage
     else this.set('processing', event.state === 'finished' ? `${event.stage} done` : `${event.stage}…`);
   }
 
