@@ -191,7 +191,7 @@ def measure_fingerprint(
     negatives: int,
     size: int,
     seed: int = 0,
-    source: str = "midi",
+    source: str = "medley",
 ) -> dict[str, Any]:
     run = _Run(work, seconds, seed, source)
     result = run.build(tracks) | {"source": source, "seed": seed, "conditions": {}}

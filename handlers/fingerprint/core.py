@@ -194,11 +194,13 @@ class Match(msgspec.Struct, kw_only=True, frozen=True):
 # the clip's half seconds: unrelated 10-s clips reached 4.3× that level but only where a passage
 # of the generated music recurs (≤ 45 % coverage), or 65 % coverage at ≤ 2.5×; true 5-s clips at
 # 0 dB SNR stood 2.4–13× above it, 95 % of them at ≥ 3× with ≥ 50 % coverage. MIN_HITS and
-# MIN_SHARE (of the clip's anchor peaks) are floors for a library too small to have a chance level.
+# MIN_SHARE (of the clip's anchor peaks) are floors, all there is in a library too small to have
+# a chance level (fewer than CHANCE_TRACKS other candidates).
 MIN_HITS = 10
 MIN_SHARE = 0.05
 MIN_RATIO = 3.0
 MIN_COVERAGE = 0.5
+CHANCE_TRACKS = 5  # other candidate tracks needed to tell a chance level (else: the floors)
 CANDIDATES = 20  # tracks with the most votes on one offset that are scored in full
 
 
@@ -220,9 +222,11 @@ def rank(
     The postings are (hash, track, frame) triples the store returned for the clip's hashes. Each
     pairing of a clip hash with an equal posting votes for (track, posting frame − clip frame); a
     track's best offset is its best bin plus its two neighbours (a ±1-frame jitter of peaks), and
-    its score the number of distinct clip anchor peaks whose hashes vote for that offset. Tracks
-    below `min_hits`, `min_share` of the clip's anchor peaks or `min_coverage` of its half
-    seconds are not matches.
+    its score the number of distinct clip anchor peaks whose hashes vote for that offset. A
+    significance test, not a fixed count, decides: the leading tracks are matches while they
+    reach `min_ratio` × the clip's chance level (the median score of the other candidate
+    tracks), `min_hits`, `min_share` of the clip's anchor peaks and `min_coverage` of its half
+    seconds; the first that fails ends the list.
     """
     if query_hashes.size == 0 or posting_hashes.size == 0:
         return []
@@ -272,7 +276,9 @@ def rank(
         scored.append((hits, coverage, t, float(np.mean(offset[near]))))
     scored.sort(reverse=True)
     # the chance level of this clip: what the other candidate tracks reach on their best offset
-    chance = float(np.median([s[0] for s in scored[1:]])) if len(scored) > 1 else 0.0
+    # (their median, so that a few other copies of the recording do not raise it)
+    others = [s[0] for s in scored[1:]]
+    chance = float(np.median(others)) if len(others) >= CHANCE_TRACKS else 0.0
     matches = []
     for hits, coverage, t, frames in scored[:limit]:
         # the leading candidates that clear the bar, best first: when the best fails, a track
