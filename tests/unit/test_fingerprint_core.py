@@ -99,8 +99,16 @@ def _vote(
     min_coverage: float = core.MIN_COVERAGE,
 ) -> list[core.Match]:
     h, k, t = (np.concatenate(column) for column in zip(*parts, strict=True))
-    postings = h.astype(np.uint32), k.astype(np.int64), t.astype(np.int32)
-    return core.rank(*clip, *postings, min_ratio=min_ratio, min_coverage=min_coverage)
+    hashes, times = clip
+    return core.rank(
+        hashes,
+        times,
+        h.astype(np.uint32),
+        k.astype(np.int64),
+        t.astype(np.int32),
+        min_ratio=min_ratio,
+        min_coverage=min_coverage,
+    )
 
 
 def test_a_match_must_stand_out_of_the_clips_chance_level() -> None:
