@@ -1,16 +1,22 @@
 """Fingerprint identification: "what is this clip?" on a generated library, through the real index.
 
-The library is `tracks` medleys (tests.medley: non-repeating generated music) fingerprinted by
-`handlers.fingerprint.core` into `stores.fingerprints.FingerprintIndex` (Qdrant Edge on disk,
-the embedded default). Clips are cut at random offsets and degraded as a phone in a room would:
+The library is `tracks` generated recordings fingerprinted by `handlers.fingerprint.core` into
+`stores.fingerprints.FingerprintIndex` (Qdrant Edge on disk, the embedded default). Clips are
+cut at random offsets, degraded as a phone in a room would and fingerprinted as clips
+(`core.fingerprint_clip`):
 - 10 s with pink noise 10 dB below the music, resampled to 44.1 kHz, MP3 at 64 kb/s;
 - 5 s with pink noise at the music's level (0 dB), resampled to 48 kHz, Opus at 32 kb/s;
 both decoded back by the decode stage's code. A clip counts when the first answer is its track
-and the offset is within ±0.1 s. `negatives` clips of medleys not in the library must get no
+and the offset is within ±0.1 s. `negatives` 10-s clips of music not in the library must get no
 answer at all. Then filler tracks bring the index to `filler_tracks` (hashes drawn from the
 library's own hash distribution at its density, so popular hashes stay popular) and the same
-clips are timed again: identify latency at that size. Library and clip seeds are disjoint from
-the ones the thresholds were chosen on (seeds below 100 000).
+clips are timed again: identify latency at that size.
+
+Two sources, two roles. `medley` (tests.medley: generated loops) is the tuning set: the core's
+constants were set on it with seed 1. `midi` (the default of `bench.run`) is the validation
+set, never tuned on: the clips come from MIDI_SOURCES pieces of bench.corpus's validation kind
+(General MIDI through the FluidR3 soundfont), the rest of the library is medleys, and the
+negatives are other MIDI pieces of that kind.
 """
 
 from __future__ import annotations
