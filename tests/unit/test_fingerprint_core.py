@@ -54,6 +54,7 @@ def test_no_postings_or_no_hashes_is_no_match() -> None:
     hashes, times = core.fingerprint(render_medley(6, 5.0, RATE), RATE)
     assert core.rank(hashes, times, empty, none.astype(np.int64), none) == []
     assert core.fingerprint(np.zeros(100, dtype=np.float32), RATE)[0].size == 0
+    assert core.fingerprint_clip(np.zeros(100, dtype=np.float32), RATE)[0].size == 0
 
 
 def test_a_clip_off_the_frame_grid_keeps_its_hashes_on_shifted_grids() -> None:
