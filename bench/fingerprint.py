@@ -1,16 +1,22 @@
 """Fingerprint identification: "what is this clip?" on a generated library, through the real index.
 
-The library is `tracks` medleys (tests.medley: non-repeating generated music) fingerprinted by
-`handlers.fingerprint.core` into `stores.fingerprints.FingerprintIndex` (Qdrant Edge on disk,
-the embedded default). Clips are cut at random offsets and degraded as a phone in a room would:
+The library is `tracks` generated recordings fingerprinted by `handlers.fingerprint.core` into
+`stores.fingerprints.FingerprintIndex` (Qdrant Edge on disk, the embedded default). Clips are
+cut at random offsets, degraded as a phone in a room would and fingerprinted as clips
+(`core.fingerprint_clip`):
 - 10 s with pink noise 10 dB below the music, resampled to 44.1 kHz, MP3 at 64 kb/s;
 - 5 s with pink noise at the music's level (0 dB), resampled to 48 kHz, Opus at 32 kb/s;
 both decoded back by the decode stage's code. A clip counts when the first answer is its track
-and the offset is within ±0.1 s. `negatives` clips of medleys not in the library must get no
+and the offset is within ±0.1 s. `negatives` 10-s clips of music not in the library must get no
 answer at all. Then filler tracks bring the index to `filler_tracks` (hashes drawn from the
 library's own hash distribution at its density, so popular hashes stay popular) and the same
-clips are timed again: identify latency at that size. Library and clip seeds are disjoint from
-the ones the thresholds were chosen on (seeds below 100 000).
+clips are timed again: identify latency at that size.
+
+Two sources, two roles. `medley` (tests.medley: generated loops) is the tuning set: the core's
+constants were set on it with seed 1. `midi` (the default of `bench.run`) is the validation
+set, never tuned on: the clips come from MIDI_SOURCES pieces of bench.corpus's validation kind
+(General MIDI through the FluidR3 soundfont), the rest of the library is medleys, and the
+negatives are other MIDI pieces of that kind.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import corpus
 from bench.report import markdown_table, phase, verdict
 from handlers.fingerprint import core
 from stores.fingerprints import FingerprintIndex
@@ -32,6 +39,8 @@ from tests.medley import Encoding, reencoded, render_medley, with_noise
 RATE = 22050
 TENANT = "bench"
 _SEED_BASE = 1_000_000
+SOURCES = ("midi", "medley")
+MIDI_SOURCES = 100  # library tracks rendered from MIDI (the clips' sources) in a "midi" run
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,19 @@ def _clip(
     return reencoded(with_noise(piece, condition.snr_db, rng), RATE, condition.encoding, scratch)
 
 
+def _midi_pieces(seed: int, count: int, seconds: float) -> list[np.ndarray]:
+    """`count` General-MIDI pieces of bench.corpus's validation kind (FluidR3 soundfont, palette
+    and grooves B) under a seed of their own, rendered and mixed to mono: music of another maker
+    than tests.medley, on which nothing in the fingerprint core was tuned."""
+    split = replace(corpus.VALIDATION, name=f"fingerprint-{seed}", seed=_SEED_BASE + seed)
+    render = corpus.Renderer(corpus.find_soundfont(split.soundfont))
+    pieces = []
+    for piece, midi in corpus.plan(split, count, seconds):
+        stereo = render(midi, RATE, piece.tuning_cents)[: round(seconds * RATE)]
+        pieces.append(stereo.mean(axis=1, dtype=np.float32))
+    return pieces
+
+
 def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)) * 1000, 1)
 
@@ -67,6 +89,7 @@ class _Run:
     work: Path
     seconds: float
     seed: int
+    source: str
     rng: np.random.Generator = field(init=False)
     library: list[np.ndarray] = field(default_factory=list)
     pooled: list[core.Hashes] = field(default_factory=list)
@@ -77,8 +100,14 @@ class _Run:
         self.index = FingerprintIndex(self.work / "fingerprints")
 
     def build(self, tracks: int) -> dict[str, Any]:
-        with phase(f"render {tracks} library tracks of {self.seconds:.0f} s"):
-            self.library = [render_medley(self.base + i, self.seconds, RATE) for i in range(tracks)]
+        self.sources = min(MIDI_SOURCES, tracks) if self.source == "midi" else tracks
+        with phase(f"render {tracks} library tracks of {self.seconds:.0f} s ({self.source})"):
+            if self.source == "midi":
+                self.library = _midi_pieces(self.seed, self.sources, self.seconds)
+            self.library += [
+                render_medley(self.base + i, self.seconds, RATE)
+                for i in range(len(self.library), tracks)
+            ]
         cpu = 0.0
         with phase("fingerprint and index the library"):
             for i, audio in enumerate(self.library):
@@ -104,10 +133,10 @@ class _Run:
         hits: list[int] = []
         queries: list[Query] = []
         for _ in range(clips):
-            source = int(self.rng.integers(len(self.library)))
+            source = int(self.rng.integers(self.sources))
             start = float(self.rng.uniform(0.0, self.seconds - condition.seconds))
             clip = _clip(self.library[source], start, condition, self.rng, scratch)
-            query = core.fingerprint(clip, RATE)
+            query = core.fingerprint_clip(clip, RATE)
             queries.append(query)
             found = self.index.identify(TENANT, *query)
             if found and found[0].track_id == f"track-{source}":
@@ -124,10 +153,14 @@ class _Run:
 
     def false_matches(self, negatives: int, scratch: Path) -> int:
         count = 0
-        for i in range(negatives):
-            audio = render_medley(self.base + 50_000 + i, 12.0, RATE)
+        if self.source == "midi":
+            others = _midi_pieces(self.seed + 50_000, negatives, 12.0)
+        else:
+            others = [render_medley(self.base + 50_000 + i, 12.0, RATE) for i in range(negatives)]
+        for audio in others:
             clip = _clip(audio, 1.0, _NEGATIVE, self.rng, scratch)
-            count += bool(self.index.identify(TENANT, *core.fingerprint(clip, RATE)))
+            query = core.fingerprint_clip(clip, RATE)
+            count += bool(self.index.identify(TENANT, *query))
         return count
 
     def grow(self, size: int) -> float:
@@ -156,10 +189,18 @@ class _Run:
 
 
 def measure_fingerprint(
-    work: Path, *, tracks: int, seconds: float, clips: int, negatives: int, size: int, seed: int = 0
+    work: Path,
+    *,
+    tracks: int,
+    seconds: float,
+    clips: int,
+    negatives: int,
+    size: int,
+    seed: int = 0,
+    source: str = "medley",
 ) -> dict[str, Any]:
-    run = _Run(work, seconds, seed)
-    result = run.build(tracks) | {"conditions": {}}
+    run = _Run(work, seconds, seed, source)
+    result = run.build(tracks) | {"source": source, "seed": seed, "conditions": {}}
     queries: dict[str, list[Query]] = {}
     with tempfile.TemporaryDirectory(dir=work) as tmp, phase("identify degraded clips"):
         for name, condition in CONDITIONS.items():

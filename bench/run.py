@@ -22,7 +22,7 @@ from typing import Any
 from bench.accuracy import accuracy_table, measure_accuracy
 from bench.cluster import measure_cluster
 from bench.faults import measure_crash_loop, measure_store_outage
-from bench.fingerprint import fingerprint_table, measure_fingerprint
+from bench.fingerprint import SOURCES, fingerprint_table, measure_fingerprint
 from bench.gateway import measure_progress_latency, measure_upload_memory
 from bench.ingest import measure_ingest, measure_long_track_memory
 from bench.loudness import loudness_table, measure_loudness
@@ -239,7 +239,7 @@ async def _gateway(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 async def _fingerprint(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return measure_fingerprint(
         work, tracks=args.fp_tracks, seconds=args.fp_seconds, clips=args.fp_clips,
-        negatives=args.fp_negatives, size=args.fp_size, seed=args.seed,
+        negatives=args.fp_negatives, size=args.fp_size, seed=args.seed, source=args.fp_source,
     )  # fmt: skip
 
 
@@ -356,6 +356,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fp-size", type=int, help="index size (tracks) for identify latency")
     parser.add_argument("--web-loads", type=int, help="cold first loads of the web app timed")
     parser.add_argument("--web-library", type=int, help="library size for the web app's pages")
+    parser.add_argument(
+        "--fp-source",
+        choices=SOURCES,
+        default="midi",
+        help="fingerprint clips from MIDI renders (validation) or tests.medley (tuning)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     return parser
 

@@ -12,7 +12,7 @@ from handlers.decode.core import DecodeResult, decode_to_analysis, read_analysis
 from handlers.embedding.audio import audio_vector
 from handlers.embedding.clip import ClipEmbedder, try_load_clip
 from handlers.features.core import analyse
-from handlers.fingerprint.core import Hashes, Times, fingerprint
+from handlers.fingerprint.core import Hashes, Times, fingerprint, fingerprint_clip
 from schemas.payloads import Features, Loudness, TagScores
 
 
@@ -82,13 +82,13 @@ def fingerprint_file(path: str) -> tuple[Hashes, Times]:
 def fingerprint_example(
     path: str, *, target_rate: int, max_duration_s: float, timeout_s: float
 ) -> tuple[Hashes, Times]:
-    """A clip to identify, fingerprinted exactly as a track is: decoded to the analysis audio by
-    the decode stage's code (DecodeError if it is not usable audio or too long), then hashed."""
+    """A clip to identify: decoded to the analysis audio by the decode stage's code (DecodeError
+    if it is not usable audio or too long), then hashed on shifted grids (fingerprint_clip)."""
     decoding = _decoded(
         path, target_rate=target_rate, max_duration_s=max_duration_s, timeout_s=timeout_s
     )
     with decoding as (_, analysis):
-        return fingerprint_file(analysis)
+        return fingerprint_clip(*read_analysis(analysis))
 
 
 @functools.cache

@@ -54,3 +54,87 @@ def test_no_postings_or_no_hashes_is_no_match() -> None:
     hashes, times = core.fingerprint(render_medley(6, 5.0, RATE), RATE)
     assert core.rank(hashes, times, empty, none.astype(np.int64), none) == []
     assert core.fingerprint(np.zeros(100, dtype=np.float32), RATE)[0].size == 0
+    assert core.fingerprint_clip(np.zeros(100, dtype=np.float32), RATE)[0].size == 0
+
+
+def test_a_clip_off_the_frame_grid_keeps_its_hashes_on_shifted_grids() -> None:
+    audio = render_medley(7, 20.0, RATE)
+    library = core.fingerprint(audio, RATE)
+    start = round(6.0 * RATE) + core.HOP  # half a 22.05-kHz frame off the library's grid
+    clip = audio[start : start + 5 * RATE]
+    first = round(start / (2 * core.HOP))  # the library frame the clip starts in
+
+    def shared(query: tuple[core.Hashes, core.Times]) -> int:
+        ref = set(zip(library[0].tolist(), (library[1] - first).tolist(), strict=True))
+        return sum(
+            (h, t + d) in ref
+            for h, t in zip(query[0].tolist(), query[1].tolist(), strict=True)
+            for d in (-1, 0, 1)
+        )
+
+    single, pooled = core.fingerprint(clip, RATE), core.fingerprint_clip(clip, RATE)
+    assert np.all(np.diff(pooled[1]) >= 0)
+    assert set(single[0].tolist()) <= set(pooled[0].tolist())
+    assert shared(pooled) > 1.3 * shared(single)
+
+
+def _synthetic_clip(rng: np.random.Generator) -> tuple[core.Hashes, core.Times]:
+    """600 landmarks of a 10-s clip, one per distinct anchor peak, spread over its frames."""
+    peaks = rng.choice(430 * 256, size=600, replace=False)
+    times, bins = np.sort(peaks // 256).astype(np.int32), (peaks % 256).astype(np.uint32)
+    rest = rng.integers(0, 1 << core._ANCHOR_SHIFT, size=600).astype(np.uint32)
+    return ((bins << core._ANCHOR_SHIFT) | rest).astype(np.uint32), times
+
+
+def _sharing(
+    clip: tuple[core.Hashes, core.Times], track: int, picks: np.ndarray, offset: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    hashes, times = clip
+    return hashes[picks], np.full(picks.size, track), times[picks] + offset
+
+
+def _vote(
+    clip: tuple[core.Hashes, core.Times],
+    parts: list[tuple[np.ndarray, ...]],
+    min_ratio: float = core.MIN_RATIO,
+    min_coverage: float = core.MIN_COVERAGE,
+) -> list[core.Match]:
+    h, k, t = (np.concatenate(column) for column in zip(*parts, strict=True))
+    hashes, times = clip
+    return core.rank(
+        hashes,
+        times,
+        h.astype(np.uint32),
+        k.astype(np.int64),
+        t.astype(np.int32),
+        min_ratio=min_ratio,
+        min_coverage=min_coverage,
+    )
+
+
+def test_a_match_must_stand_out_of_the_clips_chance_level() -> None:
+    rng = np.random.default_rng(5)
+    clip = _synthetic_clip(rng)
+    # twelve tracks share a passage-worth of landmarks each (20, on one offset): the chance level
+    others = [_sharing(clip, t, rng.choice(600, 20, replace=False), 900) for t in range(1, 13)]
+    for shared, found in ((50, False), (70, True)):
+        true = _sharing(clip, 0, rng.choice(600, shared, replace=False), 1234)
+        matches = _vote(clip, [true, *others])
+        assert bool(matches) is found, shared
+    assert matches[0].track == 0
+    assert abs(matches[0].offset_s - 1234 * core.FRAME_S) < 0.01
+    assert len(matches) == 1  # the passage-sharing tracks stay below the bar
+    assert _vote(clip, [true, *others], min_ratio=4.0) == []  # 70 < 4 × 20
+
+
+def test_behind_a_best_track_that_fails_nothing_is_reported() -> None:
+    rng = np.random.default_rng(6)
+    clip = _synthetic_clip(rng)
+    others = [_sharing(clip, t, rng.choice(600, 5, replace=False), 300) for t in range(2, 14)]
+    # track 0 agrees 100 times, all within the clip's first two seconds: a shared passage
+    passage = _sharing(clip, 0, np.flatnonzero(clip[1] < 86)[:100], 500)
+    spread = _sharing(clip, 1, rng.choice(600, 60, replace=False), 700)
+    assert passage[0].size == 100
+    assert _vote(clip, [passage, spread, *others]) == []
+    assert [m.track for m in _vote(clip, [spread, *others])] == [1]
+    assert _vote(clip, [passage, spread, *others], min_coverage=0.0)[0].track == 0
