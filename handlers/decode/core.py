@@ -65,6 +65,7 @@ _FLAC_COMPRESSION = 0.0  # fastest level; the analysis file is transient and alr
 _EXACT_LENGTH = frozenset({"WAV", "W64", "AIFF", "FLAC", "CAF", "M4A", "MP4"})
 """Formats whose header states the length exactly, so a shortfall means truncation."""
 _SAMPLE_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}  # u8: offset too
+_FLOAT_FORMATS = frozenset({"flt", "dbl"})
 
 
 class ProbeInfo(msgspec.Struct, kw_only=True, frozen=True):
@@ -290,17 +291,24 @@ def _planar(frame: av.AudioFrame) -> np.ndarray:
     return data
 
 
-def _to_float(block: np.ndarray, sample_format: str) -> F32:
-    """Samples as float32 in [-1, 1); NaN and infinity (corrupt float data) become 0."""
+def _convert(samples: np.ndarray, sample_format: str, out: F32) -> None:
+    """Write samples of `sample_format` (planar or packed name) into `out` as float32 in [-1, 1):
+    one pass, no temporary block."""
     name = sample_format.rstrip("p")
     if name == "u8":
-        return (block.astype(np.float32) - 128.0) / 128.0
-    if name in _SAMPLE_SCALE:
-        return block.astype(np.float32) * np.float32(1.0 / _SAMPLE_SCALE[name])
-    samples = block.astype(np.float32, copy=False)
-    if not np.isfinite(samples.sum()):
-        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
-    return samples
+        np.subtract(samples, 128, out=out, dtype=np.float32)
+        out *= np.float32(1.0 / 128.0)
+    elif name in _SAMPLE_SCALE:
+        np.multiply(samples, np.float32(1.0 / _SAMPLE_SCALE[name]), out=out, casting="unsafe")
+    else:
+        out[...] = samples
+
+
+def _finite(block: F32) -> F32:
+    """NaN and infinity (corrupt float data) become 0, in place."""
+    if not np.isfinite(block.sum()):
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return block
 
 
 class _Decoding:
@@ -326,27 +334,31 @@ class _Decoding:
         self.frames = 0
 
     def blocks(self) -> Iterator[F32]:
-        """Planar float blocks of about BLOCK_FRAMES frames, in order."""
-        pending: list[np.ndarray] = []
-        count = 0
-        sample_format = ""
+        """Planar float32 blocks of BLOCK_FRAMES frames (the last one shorter), in order; each
+        frame is converted straight into its block."""
+        block = np.empty((self.info.channels, BLOCK_FRAMES), dtype=np.float32)
+        filled, floats = 0, False
         for frame in self._frames():
             samples = _planar(frame)
             if frame.sample_rate != self.info.sample_rate or samples.shape[0] != self.info.channels:
                 raise DecodeError(
                     "unsupported stream: the sample rate or channel count changes mid-stream"
                 )
-            if pending and frame.format.name != sample_format:
-                yield _to_float(np.concatenate(pending, axis=1), sample_format)
-                pending, count = [], 0
             sample_format = frame.format.name
-            pending.append(samples)
-            count += samples.shape[1]
-            if count >= BLOCK_FRAMES:
-                yield _to_float(np.concatenate(pending, axis=1), sample_format)
-                pending, count = [], 0
-        if pending:
-            yield _to_float(np.concatenate(pending, axis=1), sample_format)
+            floats |= sample_format.rstrip("p") in _FLOAT_FORMATS
+            start = 0
+            while start < samples.shape[1]:
+                take = min(samples.shape[1] - start, BLOCK_FRAMES - filled)
+                target = block[:, filled : filled + take]
+                _convert(samples[:, start : start + take], sample_format, target)
+                filled += take
+                start += take
+                if filled == BLOCK_FRAMES:
+                    yield _finite(block) if floats else block
+                    block = np.empty_like(block)
+                    filled, floats = 0, sample_format.rstrip("p") in _FLOAT_FORMATS
+        if filled:
+            yield _finite(block[:, :filled]) if floats else block[:, :filled]
 
     def _frames(self) -> Iterator[av.AudioFrame]:
         try:
