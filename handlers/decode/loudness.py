@@ -84,7 +84,7 @@ class LoudnessMeter:
         pairs = (self._channels + 1) // 2
         padded = np.zeros(2 * pairs)
         padded[: self._channels] = weights
-        self._real_weights, self._imag_weights = padded[0::2], padded[1::2]
+        self._pair_weights = padded.reshape(pairs, 2, 1)  # (real part's, imaginary part's)
         self._state = np.zeros((self._sos.shape[0], pairs, 2), dtype=np.complex128)
         self._piece = max(1, round(_PIECE_S * sample_rate))
         self._pending = np.empty(0)  # weighted power of samples not yet in a whole piece
@@ -95,12 +95,16 @@ class LoudnessMeter:
         """Measure the next `block` of shape (channels, frames), float samples in [-1, 1]."""
         if block.shape[0] != self._channels:
             raise ValueError(f"expected {self._channels} channels, got {block.shape[0]}")
+        if not block.shape[1]:
+            return
         pairs = np.zeros((self._state.shape[1], block.shape[1]), dtype=np.complex128)
         pairs.real = block[0::2]
         pairs.imag[: self._channels // 2] = block[1::2]
         filtered, self._state = scipy.signal.sosfilt(self._sos, pairs, axis=1, zi=self._state)
-        power = self._real_weights @ np.square(filtered.real)
-        power += self._imag_weights @ np.square(filtered.imag)
+        squares = np.ascontiguousarray(filtered).view(np.float64)  # re, im interleaved
+        np.square(squares, out=squares)
+        pair_power = squares.reshape(len(filtered), block.shape[1], 2) @ self._pair_weights
+        power = pair_power[0, :, 0] if len(filtered) == 1 else pair_power.sum(axis=0)[:, 0]
         if self._pending.size:
             power = np.concatenate((self._pending, power))
         whole = power.size - power.size % self._piece
