@@ -66,6 +66,10 @@ _EXACT_LENGTH = frozenset({"WAV", "W64", "AIFF", "FLAC", "CAF", "M4A", "MP4"})
 """Formats whose header states the length exactly, so a shortfall means truncation."""
 _SAMPLE_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}  # u8: offset too
 _FLOAT_FORMATS = frozenset({"flt", "dbl"})
+_DTYPES = {
+    "u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
+    "flt": np.float32, "dbl": np.float64,
+}  # fmt: skip
 
 
 class ProbeInfo(msgspec.Struct, kw_only=True, frozen=True):
@@ -283,18 +287,18 @@ class _AnalysisWriter:
         return self._meter.peaks(count)
 
 
-def _planar(frame: av.AudioFrame) -> np.ndarray:
-    """A decoded frame's samples, in their own type, as (channels, samples)."""
-    data = frame.to_ndarray()
-    if not frame.format.is_planar:
-        data = data.reshape(-1, len(frame.layout.channels)).T
-    return data
+def _frame_samples(frame: av.AudioFrame, name: str, channels: int) -> list[np.ndarray]:
+    """A decoded frame's samples as views of its buffers: one (samples,) array per channel when
+    planar, one (samples, channels) array when packed."""
+    dtype, count = _DTYPES[name], frame.samples
+    if frame.format.is_planar:
+        return [np.frombuffer(plane, dtype, count) for plane in frame.planes]
+    return [np.frombuffer(frame.planes[0], dtype, count * channels).reshape(count, channels)]
 
 
-def _convert(samples: np.ndarray, sample_format: str, out: F32) -> None:
-    """Write samples of `sample_format` (planar or packed name) into `out` as float32 in [-1, 1):
-    one pass, no temporary block."""
-    name = sample_format.rstrip("p")
+def _convert(samples: np.ndarray, name: str, out: F32) -> None:
+    """Write samples of the (planar-agnostic) sample format `name` into `out` as float32 in
+    [-1, 1): one pass, no temporary array."""
     if name == "u8":
         np.subtract(samples, 128, out=out, dtype=np.float32)
         out *= np.float32(1.0 / 128.0)
@@ -304,11 +308,44 @@ def _convert(samples: np.ndarray, sample_format: str, out: F32) -> None:
         out[...] = samples
 
 
-def _finite(block: F32) -> F32:
-    """NaN and infinity (corrupt float data) become 0, in place."""
-    if not np.isfinite(block.sum()):
-        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return block
+class _Block:
+    """Decoded frames converted straight into one float32 block, in the frames' own layout
+    (channels × frames when planar, frames × channels when packed, so every copy is contiguous)."""
+
+    def __init__(self, channels: int, planar: bool) -> None:
+        self.planar = planar
+        shape = (channels, BLOCK_FRAMES) if planar else (BLOCK_FRAMES, channels)
+        self._data = np.empty(shape, dtype=np.float32)
+        self._floats = False
+        self.filled = 0
+
+    def add(self, samples: list[np.ndarray], start: int, count: int, name: str) -> None:
+        begin, end = self.filled, self.filled + count
+        if self.planar:
+            for row, plane in zip(self._data, samples, strict=True):
+                _convert(plane[start : start + count], name, row[begin:end])
+        else:
+            _convert(samples[0][start : start + count], name, self._data[begin:end])
+        self._floats |= name in _FLOAT_FORMATS
+        self.filled = end
+
+    def planar_view(self) -> F32:
+        """The block as (channels, frames); NaN and infinity (corrupt float data) become 0."""
+        data = self._data[:, : self.filled] if self.planar else self._data[: self.filled].T
+        if self._floats and not np.isfinite(data.sum()):
+            np.nan_to_num(data, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return data
+
+
+def _downmix(block: F32) -> F32:
+    """The mean of the channels, row by row (a reduction across a packed block's channel axis
+    would run numpy's inner loop once per frame)."""
+    mono = block[0].copy()
+    for row in block[1:]:
+        mono += row
+    if len(block) > 1:
+        mono *= np.float32(1.0 / len(block))
+    return mono
 
 
 class _Decoding:
@@ -334,31 +371,33 @@ class _Decoding:
         self.frames = 0
 
     def blocks(self) -> Iterator[F32]:
-        """Planar float32 blocks of BLOCK_FRAMES frames (the last one shorter), in order; each
-        frame is converted straight into its block."""
-        block = np.empty((self.info.channels, BLOCK_FRAMES), dtype=np.float32)
-        filled, floats = 0, False
+        """Planar float32 (channels, frames) blocks of BLOCK_FRAMES frames (fewer at the end or
+        where the decoder switches between planar and packed output), in order."""
+        channels = self.info.channels
+        block: _Block | None = None
         for frame in self._frames():
-            samples = _planar(frame)
-            if frame.sample_rate != self.info.sample_rate or samples.shape[0] != self.info.channels:
+            if frame.sample_rate != self.info.sample_rate or frame.layout.nb_channels != channels:
                 raise DecodeError(
                     "unsupported stream: the sample rate or channel count changes mid-stream"
                 )
-            sample_format = frame.format.name
-            floats |= sample_format.rstrip("p") in _FLOAT_FORMATS
+            name = frame.format.name.rstrip("p")
+            planar = frame.format.is_planar
+            samples = _frame_samples(frame, name, channels)
+            if block is not None and block.planar != planar:
+                yield block.planar_view()
+                block = None
             start = 0
-            while start < samples.shape[1]:
-                take = min(samples.shape[1] - start, BLOCK_FRAMES - filled)
-                target = block[:, filled : filled + take]
-                _convert(samples[:, start : start + take], sample_format, target)
-                filled += take
+            while start < frame.samples:
+                if block is None:
+                    block = _Block(channels, planar)
+                take = min(frame.samples - start, BLOCK_FRAMES - block.filled)
+                block.add(samples, start, take, name)
                 start += take
-                if filled == BLOCK_FRAMES:
-                    yield _finite(block) if floats else block
-                    block = np.empty_like(block)
-                    filled, floats = 0, sample_format.rstrip("p") in _FLOAT_FORMATS
-        if filled:
-            yield _finite(block[:, :filled]) if floats else block[:, :filled]
+                if block.filled == BLOCK_FRAMES:
+                    yield block.planar_view()
+                    block = None
+        if block is not None:
+            yield block.planar_view()
 
     def _frames(self) -> Iterator[av.AudioFrame]:
         try:
@@ -419,7 +458,7 @@ def decode_to_analysis(
             with _AnalysisWriter(dst_path, info.sample_rate, target_rate, max_duration_s) as out:
                 for block in decoding.blocks():
                     meter.add(block)
-                    out.write(block.mean(axis=0))
+                    out.write(_downmix(block))
                     if info.frames:
                         progress.report(decoding.frames / info.frames)
                 out.finish()
