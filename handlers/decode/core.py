@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import av
 import av.container
@@ -66,9 +66,9 @@ _EXACT_LENGTH = frozenset({"WAV", "W64", "AIFF", "FLAC", "CAF", "M4A", "MP4"})
 """Formats whose header states the length exactly, so a shortfall means truncation."""
 _SAMPLE_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9.223372036854776e18}  # u8: offset too
 _FLOAT_FORMATS = frozenset({"flt", "dbl"})
-_DTYPES = {
-    "u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
-    "flt": np.float32, "dbl": np.float64,
+_DTYPES: dict[str, np.dtype[Any]] = {
+    name: np.dtype(kind) for name, kind in
+    (("u8", "u1"), ("s16", "i2"), ("s32", "i4"), ("s64", "i8"), ("flt", "f4"), ("dbl", "f8"))
 }  # fmt: skip
 
 
@@ -292,8 +292,9 @@ def _frame_samples(frame: av.AudioFrame, name: str, channels: int) -> list[np.nd
     planar, one (samples, channels) array when packed."""
     dtype, count = _DTYPES[name], frame.samples
     if frame.format.is_planar:
-        return [np.frombuffer(plane, dtype, count) for plane in frame.planes]
-    return [np.frombuffer(frame.planes[0], dtype, count * channels).reshape(count, channels)]
+        return [np.frombuffer(memoryview(plane), dtype, count) for plane in frame.planes]
+    packed = np.frombuffer(memoryview(frame.planes[0]), dtype, count * channels)
+    return [packed.reshape(count, channels)]
 
 
 def _convert(samples: np.ndarray, name: str, out: F32) -> None:
@@ -340,7 +341,7 @@ class _Block:
 def _downmix(block: F32) -> F32:
     """The mean of the channels, row by row (a reduction across a packed block's channel axis
     would run numpy's inner loop once per frame)."""
-    mono = block[0].copy()
+    mono: F32 = block[0].copy()
     for row in block[1:]:
         mono += row
     if len(block) > 1:

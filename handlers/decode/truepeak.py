@@ -123,7 +123,8 @@ def _run_bounds(x: F32, runs: int) -> F32:
     chunk = magnitude[:, : runs * RUN].reshape(x.shape[0], runs, RUN).max(axis=2)
     last = magnitude[:, runs * RUN :].max(axis=1, keepdims=True)
     chunk = np.concatenate((chunk, last), axis=1)
-    return np.maximum(chunk[:, :-1], chunk[:, 1:]) * np.float32(_GAIN)
+    bounds: F32 = np.maximum(chunk[:, :-1], chunk[:, 1:]) * np.float32(_GAIN)
+    return bounds
 
 
 def _magnitude(samples: npt.NDArray[np.floating]) -> float:
