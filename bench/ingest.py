@@ -1,26 +1,25 @@
 """Ingest throughput and memory: generated tracks through the real embedded pipeline, from
 upload to indexed. Steady state: one warm-up track first (pool start-up, imports) is excluded.
 
-The decode and features stages are also timed on their own, by CPU time (time.process_time in a
-pool worker, so it holds on a shared machine where wall time does not): the same pool jobs the
-stages run, one track after another in one single-threaded worker, as in production."""
+The decode and features stages are also timed on their own, by CPU time (time.process_time, which
+holds on a shared machine where wall time does not): the same jobs the two stages run in a pool
+worker, one track after another in one single-threaded process (bench.stage_cpu)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
+import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from bench.stack import ProcessProbe, Stack, embedded_stack
-from bench.stage_cpu import stage_cpu
-from handlers.pool import WorkerPool
 from schemas.events import Indexed, Progress, Uploaded, decode
 from schemas.payloads import KEY_NAMES, TrackRef
-from schemas.settings import settings_from_env
 from streams.names import Stage
 from tests.synth import write_track
 
@@ -98,13 +97,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def measure_stage_cpu(paths: list[Path], seconds: float) -> dict[str, Any]:
-    """Decode and features CPU per track in one fresh worker (the first track warms it up)."""
-    pool = WorkerPool(1, settings_from_env({}).worker_memory_mb)
-    try:
-        await pool.run(stage_cpu, str(paths[0]))
-        runs = [await pool.run(stage_cpu, str(path)) for path in paths[1:]]
-    finally:
-        await pool.close()
+    """Decode and features CPU per track in one fresh process (the first track warms it up)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.stage_cpu", *map(str, paths),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"bench.stage_cpu failed with exit code {process.returncode}")
+    runs = json.loads(output)[1:]
     decode = statistics.median(r[0] for r in runs)
     features = statistics.median(r[1] for r in runs)
     by_format: dict[str, list[float]] = {}

@@ -131,7 +131,7 @@ def _memory_table(memory: dict[str, Any]) -> str:
             f"≤ 700 MB (models loaded): {verdict(memory['pool_worker_peak_rss_mb'] <= 700)}",
         ),
         (
-            "pool worker peak RSS, same track, decode + features only (models off)",
+            "peak RSS of the decode + features jobs alone (models off), same track",
             f"{memory['decode_features_worker_peak_rss_mb']} MB",
             f"≤ 600 MB: {verdict(memory['decode_features_worker_peak_rss_mb'] <= 600)}",
         ),

@@ -97,7 +97,8 @@ class LoudnessMeter:
             raise ValueError(f"expected {self._channels} channels, got {block.shape[0]}")
         if not block.shape[1]:
             return
-        pairs = np.zeros((self._state.shape[1], block.shape[1]), dtype=np.complex128)
+        # complex64 is exact for float32 samples; sosfilt filters in complex128 (its own copy)
+        pairs = np.zeros((self._state.shape[1], block.shape[1]), dtype=np.complex64)
         pairs.real = block[0::2]
         pairs.imag[: self._channels // 2] = block[1::2]
         filtered, self._state = scipy.signal.sosfilt(self._sos, pairs, axis=1, zi=self._state)
