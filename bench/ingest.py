@@ -1,11 +1,17 @@
 """Ingest throughput and memory: generated tracks through the real embedded pipeline, from
-upload to indexed. Steady state: one warm-up track first (pool start-up, imports) is excluded."""
+upload to indexed. Steady state: one warm-up track first (pool start-up, imports) is excluded.
+
+The decode and features stages are also timed on their own, by CPU time (time.process_time, which
+holds on a shared machine where wall time does not): the same jobs the two stages run in a pool
+worker, one track after another in one single-threaded process (bench.stage_cpu)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -90,6 +96,32 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+async def measure_stage_cpu(paths: list[Path], seconds: float) -> dict[str, Any]:
+    """Decode and features CPU per track in one fresh process (the first track warms it up)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.stage_cpu", *map(str, paths),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"bench.stage_cpu failed with exit code {process.returncode}")
+    runs = json.loads(output)[1:]
+    decode = statistics.median(r[0] for r in runs)
+    features = statistics.median(r[1] for r in runs)
+    by_format: dict[str, list[float]] = {}
+    for path, run in zip(paths[1:], runs, strict=True):
+        by_format.setdefault(path.suffix.lstrip(".").upper(), []).append(run[0])
+    cores = os.cpu_count() or 1
+    return {
+        "decode_cpu_s": round(decode, 3),
+        "features_cpu_s": round(features, 3),
+        "decode_cpu_s_by_format": {k: round(statistics.median(v), 3) for k, v in by_format.items()},
+        "x_realtime_cores": round(seconds / ((decode + features) / cores), 1),
+        "cores": cores,
+        "worker_peak_rss_mb": round(max(r[2] for r in runs)),
+    }
+
+
 async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, Any]:
     paths = _make_tracks(work / "audio", tracks + 1, seconds)
     probe = ProcessProbe()
@@ -115,6 +147,7 @@ async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, A
         # with every core ours is about cpu_s / cores
         "cpu_s_per_audio_min": round(probe.cpu_s / (audio_s / 60), 3),
         "x_realtime_cpu": round(audio_s / (probe.cpu_s / cores), 1) if probe.cpu_s else 0.0,
+        "decode_features": await measure_stage_cpu(paths, seconds),
     }
 
 
@@ -126,9 +159,12 @@ async def measure_long_track_memory(work: Path, seconds: float) -> dict[str, Any
         probe.start()
         wall, _ = await _run_batch(stack, paths)
         await probe.stop()
+    decode_features = await measure_stage_cpu([paths[0], paths[0]], seconds)
     return {
         "track_seconds": seconds,
         "wall_s": round(wall, 2),
         "main_peak_rss_mb": probe.peak_mb("main"),
         "pool_worker_peak_rss_mb": probe.peak_mb("pool"),
+        # decode + features alone in a fresh worker that never loads the models
+        "decode_features_worker_peak_rss_mb": decode_features["worker_peak_rss_mb"],
     }

@@ -110,6 +110,21 @@ def _ingest_table(ingest: dict[str, Any]) -> str:
             (f"stage {stage} p50 / p95", f"{p50} s / {ingest['stage_p95_s'][stage]} s", "—")
         )
     rows.append(("pool worker peak RSS (ingest)", f"{ingest['pool_worker_peak_rss_mb']} MB", "—"))
+    stages = ingest["decode_features"]
+    formats = ", ".join(f"{k} {v} s" for k, v in stages["decode_cpu_s_by_format"].items())
+    rows += [
+        (
+            "decode CPU per track, median (by format)",
+            f"{stages['decode_cpu_s']} s ({formats})",
+            "—",
+        ),
+        ("features CPU per track, median", f"{stages['features_cpu_s']} s", "—"),
+        (
+            f"decode + features × realtime on {stages['cores']} cores, by CPU time",
+            f"{stages['x_realtime_cores']}×",
+            f"≥ 400×: {verdict(stages['x_realtime_cores'] >= 400)}",
+        ),
+    ]
     return markdown_table(("measurement", "value", "target"), rows)
 
 
@@ -119,6 +134,11 @@ def _memory_table(memory: dict[str, Any]) -> str:
             f"pool worker peak RSS, {memory['track_seconds'] / 60:.0f}-min track",
             f"{memory['pool_worker_peak_rss_mb']} MB",
             f"≤ 700 MB (models loaded): {verdict(memory['pool_worker_peak_rss_mb'] <= 700)}",
+        ),
+        (
+            "peak RSS of the decode + features jobs alone (models off), same track",
+            f"{memory['decode_features_worker_peak_rss_mb']} MB",
+            f"≤ 600 MB: {verdict(memory['decode_features_worker_peak_rss_mb'] <= 600)}",
         ),
         ("main process peak RSS, same track", f"{memory['main_peak_rss_mb']} MB", "—"),
     ]

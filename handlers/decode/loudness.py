@@ -6,14 +6,16 @@ anti-phase content). `LoudnessMeter` takes planar float blocks as the decoder pr
 keeps only small running state, so memory stays flat however long the file is:
 
 - K-weighting: the standard's two biquads, recomputed for any rate from their analogue prototypes
-  (libebur128's parametrisation), filtered per channel with carried state;
+  (libebur128's parametrisation), filtered in float64 with carried state — two channels at a time
+  as the real and imaginary parts of one complex signal (the filter is real, so the parts never
+  mix), which halves the filter loop's passes;
 - channel weights per BS.1770-4: 1.0 for front channels, 1.41 (+1.5 dB) for side and back
   surrounds, 0 for LFE — the weighting FFmpeg's `ebur128` filter applies by channel position;
 - integrated loudness: 400 ms blocks at 100 ms steps, absolute gate −70 LUFS, relative −10 LU;
 - loudness range (EBU Tech 3342): 3 s short-term blocks at 100 ms steps, relative gate −20 LU,
   10th–95th percentile spread;
-- true peak (Tech 3341, BS.1770-4 Annex 2): the maximum of the signal oversampled 4× by soxr's
-  streaming high-quality resampler (a near-ideal interpolator, as FFmpeg's own meter uses one);
+- true peak (Tech 3341, BS.1770-4 Annex 2): the maximum of the signal oversampled 4×, computed
+  only where it can exceed the running peak (see truepeak);
 - sample peak, and the ReplayGain 2.0 track gain (reference −18 LUFS) players apply.
 """
 
@@ -25,8 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import scipy.signal
-import soxr
 
+from handlers.decode.truepeak import TruePeakMeter
 from schemas.payloads import Loudness
 
 F32 = npt.NDArray[np.float32]
@@ -42,7 +44,6 @@ _RANGE_PERCENTILES = (10.0, 95.0)
 _PIECE_S = 0.1  # blocks are built from 100 ms pieces
 _BLOCK_PIECES = 4  # 400 ms gating blocks, hop of one piece = 75 % overlap
 _SHORT_TERM_PIECES = 30  # 3 s short-term blocks for the loudness range
-_OVERSAMPLE = 4
 _LFE = frozenset({"LFE", "LFE2"})
 _SURROUND = frozenset({"BL", "BR", "BC", "SL", "SR", "TBL", "TBC", "TBR", "SDL", "SDR"})
 
@@ -79,21 +80,34 @@ class LoudnessMeter:
 
     def __init__(self, sample_rate: int, weights: Sequence[float]) -> None:
         self._sos = k_weighting(sample_rate)
-        self._weights = np.asarray(weights, dtype=np.float64)
-        self._state = np.zeros((self._sos.shape[0], len(weights), 2))
+        self._channels = len(weights)
+        pairs = (self._channels + 1) // 2
+        padded = np.zeros(2 * pairs)
+        padded[: self._channels] = weights
+        self._pair_weights = padded.reshape(pairs, 2, 1)  # (real part's, imaginary part's)
+        self._state = np.zeros((self._sos.shape[0], pairs, 2), dtype=np.complex128)
         self._piece = max(1, round(_PIECE_S * sample_rate))
         self._pending = np.empty(0)  # weighted power of samples not yet in a whole piece
         self._powers: list[F64] = []
-        self._peaks = _TruePeak(sample_rate, len(weights))
+        self._peaks = TruePeakMeter(self._channels)
 
     def add(self, block: F32) -> None:
         """Measure the next `block` of shape (channels, frames), float samples in [-1, 1]."""
-        if block.shape[0] != self._weights.size:
-            raise ValueError(f"expected {self._weights.size} channels, got {block.shape[0]}")
-        filtered, self._state = scipy.signal.sosfilt(
-            self._sos, block.astype(np.float64), axis=1, zi=self._state
-        )
-        power = np.concatenate((self._pending, self._weights @ (filtered * filtered)))
+        if block.shape[0] != self._channels:
+            raise ValueError(f"expected {self._channels} channels, got {block.shape[0]}")
+        if not block.shape[1]:
+            return
+        # complex64 is exact for float32 samples; sosfilt filters in complex128 (its own copy)
+        pairs = np.zeros((self._state.shape[1], block.shape[1]), dtype=np.complex64)
+        pairs.real = block[0::2]
+        pairs.imag[: self._channels // 2] = block[1::2]
+        filtered, self._state = scipy.signal.sosfilt(self._sos, pairs, axis=1, zi=self._state)
+        squares = np.ascontiguousarray(filtered).view(np.float64)  # re, im interleaved
+        np.square(squares, out=squares)
+        pair_power = squares.reshape(len(filtered), block.shape[1], 2) @ self._pair_weights
+        power = pair_power[0, :, 0] if len(filtered) == 1 else pair_power.sum(axis=0)[:, 0]
+        if self._pending.size:
+            power = np.concatenate((self._pending, power))
         whole = power.size - power.size % self._piece
         if whole:
             self._powers.append(power[:whole].reshape(-1, self._piece).mean(axis=1))
@@ -139,31 +153,6 @@ def loudness_range(powers: F64) -> float:
     levels = _OFFSET + 10.0 * np.log10(gated)
     low, high = np.percentile(levels, _RANGE_PERCENTILES)
     return float(high - low)
-
-
-class _TruePeak:
-    """Running sample peak and 4×-oversampled peak of planar blocks (a streaming resampler)."""
-
-    def __init__(self, sample_rate: int, channels: int) -> None:
-        self._oversampler = soxr.ResampleStream(
-            sample_rate, _OVERSAMPLE * sample_rate, channels, dtype="float32", quality="HQ"
-        )
-        self.sample_peak = 0.0
-        self.true_peak = 0.0
-
-    def add(self, block: F32) -> None:
-        if block.shape[1]:
-            self.sample_peak = max(self.sample_peak, _magnitude(block))
-        # Never flushed: the resampler's tail rings past the programme's last sample.
-        upsampled = self._oversampler.resample_chunk(np.ascontiguousarray(block.T))
-        if upsampled.size:
-            self.true_peak = max(self.true_peak, _magnitude(upsampled))
-        self.true_peak = max(self.true_peak, self.sample_peak)
-
-
-def _magnitude(samples: F32) -> float:
-    """Largest |x|, without building |x| (two passes over the data, no temporary copy)."""
-    return max(float(samples.max()), -float(samples.min()))
 
 
 def _block_means(powers: F64, pieces: int) -> F64:

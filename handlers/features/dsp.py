@@ -18,6 +18,7 @@ import numpy.typing as npt
 import scipy.fft
 import scipy.ndimage
 import scipy.signal
+import scipy.sparse
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -27,6 +28,7 @@ REFERENCE_FFT = 2048  # ≈ 93 ms frames at the reference rate
 N_MELS = 128
 PITCH_BINS = 36  # three bins per semitone, so the tuning can be read from the profile
 ROLLOFF = 0.85
+_ROLLOFF_GROUP = 32  # bins summed together in the coarse rolloff search
 _CHUNK_FRAMES = 512
 _AMIN = 1e-10
 _PITCH_FMIN = 100.0
@@ -73,7 +75,7 @@ def analyse_spectra(samples: F32, sample_rate: int) -> Spectra:
     n_frames = 1 + samples.size // hop
     freqs = np.asarray(np.fft.rfftfreq(n_fft, 1.0 / sample_rate), dtype=np.float64)
     window = scipy.signal.get_window("hann", n_fft).astype(np.float32)
-    mel_t = mel_filters(sample_rate, n_fft).T.copy()
+    mel_sparse = scipy.sparse.csr_array(mel_filters(sample_rate, n_fft))  # ~2 weights per bin
     pitch_map = _PitchMapper(sample_rate, n_fft, _PITCH_FMIN, _PITCH_FMAX, _PITCH_OCTAVE_WIDTH)
     bass_map = _PitchMapper(sample_rate, n_fft, _BASS_FMIN, _BASS_FMAX, None)
     moments_t = np.stack([freqs, freqs**2], axis=1).astype(np.float32)
@@ -87,12 +89,13 @@ def analyse_spectra(samples: F32, sample_rate: int) -> Spectra:
         frames = _frames(samples, start, stop, n_fft, hop)
         magnitude = np.abs(scipy.fft.rfft(frames * window, axis=1))
         power = magnitude * magnitude
-        log_power = np.log(np.maximum(power, np.float32(_AMIN)))
-        mel[start:stop] = power @ mel_t
+        floored = np.maximum(power, np.float32(_AMIN))
+        log_power = np.log(floored)
+        mel[start:stop] = (mel_sparse @ power.T).T
         pitch[start:stop] = pitch_map(power, log_power)
         bass[start:stop] = bass_map(power, log_power)
         scalars[0, start:stop] = np.sqrt(np.einsum("ij,ij->i", frames, frames) / n_fft)
-        scalars[1:, start:stop] = _shape(magnitude, power, log_power, moments_t, freqs)
+        scalars[1:, start:stop] = _shape(magnitude, floored, log_power, moments_t, freqs)
     return Spectra(
         sample_rate=sample_rate,
         n_fft=n_fft,
@@ -118,19 +121,34 @@ def _frames(samples: F32, start: int, stop: int, n_fft: int, hop: int) -> F32:
     return np.lib.stride_tricks.sliding_window_view(segment, n_fft)[::hop]
 
 
-def _shape(magnitude: F32, power: F32, log_power: F32, moments_t: F32, freqs: F64) -> F32:
-    """Centroid, bandwidth, 85 % rolloff and flatness of each frame (zeros for silent frames)."""
+def _shape(magnitude: F32, floored: F32, log_power: F32, moments_t: F32, freqs: F64) -> F32:
+    """Centroid, bandwidth, 85 % rolloff and flatness of each frame (zeros for silent frames);
+    `floored` is the power spectrum floored at _AMIN, `log_power` its logarithm."""
     total = magnitude.sum(axis=1)
     safe = np.where(total > 0, total, 1.0).astype(np.float32)
     moments = (magnitude @ moments_t) / safe[:, None]
     centroid = moments[:, 0]
     bandwidth = np.sqrt(np.maximum(moments[:, 1] - centroid * centroid, 0.0))
-    cumulative = np.cumsum(magnitude, axis=1)
-    rolloff_bin = np.argmax(cumulative >= (ROLLOFF * total)[:, None], axis=1)
-    rolloff = np.where(total > 0, freqs[rolloff_bin], 0.0)
-    floored_mean = np.mean(np.maximum(power, np.float32(_AMIN)), axis=1)
-    flatness = np.exp(np.mean(log_power, axis=1)) / floored_mean
+    rolloff = np.where(total > 0, freqs[_rolloff_bins(magnitude, ROLLOFF * total)], 0.0)
+    flatness = np.exp(np.mean(log_power, axis=1)) / np.mean(floored, axis=1)
     return np.stack([centroid, bandwidth, rolloff, flatness]).astype(np.float32)
+
+
+def _rolloff_bins(magnitude: F32, threshold: F32) -> npt.NDArray[np.intp]:
+    """Per frame, the first bin where the cumulative magnitude reaches `threshold`: found among
+    sums of _ROLLOFF_GROUP bins first, then within that group (a full-width cumulative sum per
+    frame was a tenth of the spectral pass)."""
+    frames, bins = magnitude.shape
+    starts = np.arange(0, bins, _ROLLOFF_GROUP)
+    coarse = np.cumsum(np.add.reduceat(magnitude, starts, axis=1), axis=1)
+    group = np.argmax(coarse >= threshold[:, None], axis=1)
+    rows = np.arange(frames)
+    before = np.where(group > 0, coarse[rows, group - 1], 0.0).astype(np.float32)
+    columns = np.minimum(group[:, None] * _ROLLOFF_GROUP + np.arange(_ROLLOFF_GROUP), bins - 1)
+    within = before[:, None] + np.cumsum(magnitude[rows[:, None], columns], axis=1)
+    reached = within >= threshold[:, None]
+    offset = np.where(reached.any(axis=1), reached.argmax(axis=1), _ROLLOFF_GROUP - 1)
+    return np.asarray(np.minimum(group * _ROLLOFF_GROUP + offset, bins - 1), dtype=np.intp)
 
 
 def _hz_to_mel(hz: F64) -> F64:

@@ -37,6 +37,11 @@ async def test_ingest_benchmark_produces_sane_metrics(tmp_path: Path) -> None:
     assert result["peak_rss_mb"]["main"] > 50
     assert 50 < result["pool_worker_peak_rss_mb"] < 4096
     assert 0 < result["cpu_utilisation"] <= 1.0
+    stages = result["decode_features"]  # CPU time of the two jobs, in a process of their own
+    assert stages["decode_cpu_s"] > 0
+    assert stages["features_cpu_s"] > 0
+    assert set(stages["decode_cpu_s_by_format"]) <= {"FLAC", "WAV"}
+    assert 50 < stages["worker_peak_rss_mb"] < 4096
 
 
 @pytest.mark.parametrize(

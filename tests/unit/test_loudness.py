@@ -19,6 +19,7 @@ from handlers.decode.loudness import (
     channel_weights,
     replaygain_db,
 )
+from handlers.decode.truepeak import TAPS, TruePeakMeter, phase_filters
 from schemas.payloads import Loudness
 from tests.encode import encode
 from tests.reference_loudness import Reference, decode_with_pyav, ebur128, programme, signals, sine
@@ -110,3 +111,23 @@ def test_real_encodes_agree_with_ffmpeg(
     samples, decoded_rate, layout = decode_with_pyav(src)
     assert decoded_rate == result.source_sample_rate == rate
     _assert_agrees(result.loudness, ebur128(samples, rate, layout))
+
+
+# a dynamic programme (most runs skipped) and one clipped like a loud master (few skipped)
+@pytest.mark.parametrize(("gain", "most_interpolated"), [(0.5, 0.5), (4.0, 1.0)])
+def test_true_peak_interpolates_only_what_can_win_and_misses_nothing(
+    gain: float, most_interpolated: float
+) -> None:
+    """The skipped runs cannot hold the peak: the meter agrees with interpolating every position
+    of every channel with the same filter, block sizes notwithstanding."""
+    rate = 44100
+    music = np.tanh(gain * programme(rate, 6.0, 2, seed=11)).astype(np.float32)
+    music[1, rate : rate + 5] = [0.0, 0.9, -0.9, 0.9, -0.9]  # an inter-sample over in one spot
+    meter = TruePeakMeter(2)
+    for start in range(0, music.shape[1], 7_919):
+        meter.add(music[:, start : start + 7_919])
+    windows = np.lib.stride_tricks.sliding_window_view(music.astype(np.float64), TAPS, axis=1)
+    dense = float(np.abs(windows @ phase_filters()).max())
+    assert meter.true_peak == pytest.approx(max(dense, float(np.abs(music).max())), rel=1e-5)
+    assert meter.true_peak > meter.sample_peak  # the over is found …
+    assert meter.runs_interpolated <= most_interpolated * meter.runs
