@@ -21,6 +21,8 @@ same envelope reaches once its periodicity is shuffled away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 import scipy.ndimage
@@ -138,7 +140,7 @@ def candidate_levels(grid: F64, salience: F64) -> list[float]:
 
 
 def level_features(
-    comb: _Comb, bands: list[_Comb | None], levels: list[float], rate: float
+    comb: _Comb, bands: Sequence[_Comb | None], levels: list[float], rate: float
 ) -> F64:
     """(levels, 15) inputs of the level model (see _LEVEL_WEIGHTS); `rate` is onsets per second.
 
