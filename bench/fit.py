@@ -1,13 +1,11 @@
 """`python -m bench.fit`: refit the few fitted constants of tempo and key on the TUNING split.
 
 The tempo level model (tempo._LEVEL_WEIGHTS) and the key corrections (key._MINOR_BIAS,
-key._OPENING_BASS_WEIGHT) are fitted here, on the TUNING split of the independent corpus
-(bench/corpus.py) and, for the tempo, also on tests/synth.py pieces of seed FIT_SYNTH_SEED (the
-accuracy bench scores seed 0), so the level model sees two generators; they are printed for
-pasting into those modules. The VALIDATION split that the accuracy bench reports is never read.
-The level model is a conditional logit over each piece's candidate levels (those within 4 % of
-the label are the answer), with a small L2 penalty; the key corrections are a grid search of
-the MIREX score on the TUNING split.
+key._OPENING_BASS_WEIGHT) are fitted here, on the TUNING split of the independent corpus only
+(bench/corpus.py), and printed for pasting into those modules; the VALIDATION split that the
+accuracy bench reports is never read. The level model is a conditional logit over each piece's
+candidate levels (the one within 4 % of the label is the answer), with a small L2 penalty; the
+key corrections are a grid search of the MIREX score.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import numpy.typing as npt
 import scipy.optimize
 
 from bench import corpus
-from bench.accuracy import TEMPO_TOLERANCE, key_score, make_pieces
+from bench.accuracy import TEMPO_TOLERANCE, key_score
 from handlers.decode.core import decode_to_analysis, read_analysis
 from handlers.features import key, tempo
 from handlers.features.core import ACTIVE_FLOOR_DB, _chroma, _opening_bass
@@ -30,7 +28,6 @@ from handlers.features.dsp import analyse_spectra, power_to_db
 
 F64 = npt.NDArray[np.float64]
 _L2 = 0.01
-FIT_SYNTH_SEED = 1
 
 
 def _piece_inputs(path: Path, scratch: str) -> tuple[F64, list[float], F64, F64]:
@@ -40,13 +37,11 @@ def _piece_inputs(path: Path, scratch: str) -> tuple[F64, list[float], F64, F64]
     spectra = analyse_spectra(samples, rate)
     mel_db = power_to_db(spectra.mel_power)
     active = spectra.rms > np.float32(10.0 ** (ACTIVE_FLOOR_DB / 20.0))
-    envelope = tempo.onset_envelope(mel_db)
-    comb = tempo._Comb(envelope, spectra.frame_rate)
+    comb = tempo._Comb(tempo.onset_envelope(mel_db), spectra.frame_rate)
     grid = tempo._geometric_grid(tempo._SEARCH_MIN_BPM, tempo._SEARCH_MAX_BPM, tempo._GRID_STEP)
     levels = tempo.candidate_levels(grid, comb.salience_many(grid))
     bands = [tempo._Comb(b, spectra.frame_rate) for b in tempo.band_envelopes(mel_db, rate)]
-    onsets = tempo.onset_rate(envelope, spectra.frame_rate, envelope.size / spectra.frame_rate)
-    features = tempo.level_features(comb, bands, levels, onsets)
+    features = tempo.level_features(comb, bands, levels)
     chroma = _chroma(spectra, active).mean(axis=0, dtype=np.float64)
     return features, levels, chroma, _opening_bass(spectra, active).astype(np.float64)
 
@@ -54,46 +49,36 @@ def _piece_inputs(path: Path, scratch: str) -> tuple[F64, list[float], F64, F64]
 def _fit_levels(rows: list[tuple[F64, npt.NDArray[np.bool_]]]) -> F64:
     usable = [(f, c) for f, c in rows if c.any()]  # no candidate is right: nothing to learn
 
-    def loss(weights: F64) -> tuple[float, F64]:
-        total, gradient = 0.0, 2 * _L2 * weights
+    def loss(weights: F64) -> float:
+        total = 0.0
         for features, correct in usable:
             scores = features @ weights
-            chance = np.exp(scores - scores.max())
-            chance /= chance.sum()
-            right = chance[correct].sum()
-            total -= float(np.log(right))
-            gradient = gradient - (chance[correct] / right) @ features[correct] + chance @ features
-        return total + _L2 * float(weights @ weights), gradient
+            top = scores.max()
+            total -= float(np.log(np.exp(scores[correct] - top).sum() / np.exp(scores - top).sum()))
+        return total + _L2 * float(weights @ weights)
 
     start = np.zeros(rows[0][0].shape[1])
-    return np.asarray(scipy.optimize.minimize(loss, start, jac=True, method="L-BFGS-B").x)
+    return np.asarray(scipy.optimize.minimize(loss, start, method="L-BFGS-B").x)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.fit", description=__doc__)
     parser.add_argument("--pieces", type=int, default=192, help="TUNING pieces to render/use")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--synth-pieces", type=int, default=48, help="tests/synth.py pieces")
     args = parser.parse_args()
     folder, pieces = corpus.build(corpus.TUNING, args.pieces, args.seconds)
-    level_rows, key_rows, synth_rows = [], [], []
+    level_rows, key_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for piece in pieces:
             features, levels, chroma, bass = _piece_inputs(folder / piece.path, f"{tmp}/a.flac")
             correct = np.abs(np.asarray(levels) / piece.bpm - 1) <= TEMPO_TOLERANCE
             level_rows.append((features, correct))
             key_rows.append((chroma, bass, piece.key, piece.mode))
-        synth = make_pieces(Path(tmp), args.synth_pieces, args.seconds, FIT_SYNTH_SEED)
-        for labelled in synth:
-            features, levels, _, _ = _piece_inputs(labelled.path, f"{tmp}/a.flac")
-            correct = np.abs(np.asarray(levels) / labelled.bpm - 1) <= TEMPO_TOLERANCE
-            synth_rows.append((features, correct))
-    weights = _fit_levels(level_rows + synth_rows)
+    weights = _fit_levels(level_rows)
+    chosen = [c[int(np.argmax(f @ weights))] for f, c in level_rows]
     print(f"tempo._LEVEL_WEIGHTS = {tuple(round(float(w), 2) for w in weights)}")
-    for name, rows in (("tuning", level_rows), (f"synth seed {FIT_SYNTH_SEED}", synth_rows)):
-        chosen = [c[int(np.argmax(f @ weights))] for f, c in rows]
-        print(f"  {name} Acc1 {np.mean(chosen):.3f}; a correct candidate exists for "
-              f"{np.mean([c.any() for _, c in rows]):.3f}")  # fmt: skip
+    print(f"  tuning Acc1 {np.mean(chosen):.3f}; a correct candidate exists for "
+          f"{np.mean([c.any() for _, c in level_rows]):.3f}")  # fmt: skip
 
     def mirex(bias: float, weight: float) -> float:
         scores = []

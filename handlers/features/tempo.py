@@ -5,23 +5,17 @@ over ~10 s windows, and the period's salience is how strongly onsets pile up at 
 (peak minus median of the folded profile, in units of the window's spread, averaged over
 windows). Folding at a slightly wrong period drifts the phase and smears the pile, so the peak is
 sharp and is refined below one frame. Salience never drops when the period is doubled (every
-pulse of a level recurs at the slower levels), so the metrical level is chosen explicitly. The
-candidates are the levels related to the prior-weighted strongest period (×2, ×3, ×4 and their
-inverses) and the strongest few salience peaks of their own (a syncopated groove can make a
-dotted level the strongest), all within MIN_BPM..MAX_BPM. A small log-linear model picks the
-tactus among them from each candidate's salience at its own period, at twice and at half of it,
-in the whole envelope and in a low band (kick, bass) and a high band (hats, cymbals); the
-strength of each band's off-beats; and the tempo itself (a log-normal prior) and its interaction
-with the piece's onset rate (busier music is tapped faster). Its weights (_LEVEL_WEIGHTS) were
-fitted by `python -m bench.fit` on the TUNING split of the independent corpus (bench/corpus.py)
-together with tests/synth.py pieces of a seed the bench does not score, and never on the
-corpus's VALIDATION split. The confidence compares the beat's salience with the best that the
-same envelope reaches once its periodicity is shuffled away.
+pulse of a level recurs at the slower levels), so the metrical level is chosen explicitly: a
+broad prior around 120 BPM picks the starting candidate, and among its related levels (×2, ×3
+and their inverses) within MIN_BPM..MAX_BPM a small log-linear model picks the tactus. Its
+inputs are each level's salience in the whole envelope and in a low band (kick, bass) and a high
+band (hats, cymbals), and a log-normal tempo prior; its few weights (_LEVEL_WEIGHTS) were fitted
+by `python -m bench.fit` on the TUNING split of the independent corpus (bench/corpus.py) and
+are never fitted on its VALIDATION split. The confidence compares the beat's salience with the
+best that the same envelope reaches once its periodicity is shuffled away.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +32,6 @@ _SEARCH_MIN_BPM = 40.0
 _SEARCH_MAX_BPM = 250.0
 _PRIOR_BPM = 120.0
 _PRIOR_OCTAVES = 1.0
-_PEAK_CANDIDATES = 5  # the strongest salience peaks that are candidates besides related levels
 _GRID_STEP = 0.005  # relative spacing of the coarse BPM grid
 _LEVEL_SPAN = 0.02  # ± relative span in which a related level's peak is looked for
 _REFINE_SPAN = 0.01  # ± relative span of the fine search around the chosen coarse peak
@@ -47,14 +40,10 @@ _WINDOW_S = 10.0
 _MIN_S = 2.0  # shorter envelopes cannot show two beats at MIN_BPM
 _SHUFFLE_PIECE_S = 0.1
 _CHANCE_GRID_STRIDE = 4  # the chance level is taken over every 4th coarse candidate
-# Weights of [log salience at the level, twice and half of it: whole, low band, high band (9);
-# log off-beat share: whole, low, high (3); x; x²; x · log(onsets per second + _RATE_FLOOR)],
-# x = log2(BPM / _LEVEL_CENTRE_BPM), fitted by `python -m bench.fit` (conditional logit over
-# the candidate levels, TUNING split + synth pieces of seed 1).
-_LEVEL_WEIGHTS = (9.52, 3.86, -6.83, 4.55, -2.56, 15.01, 0.08, -0.68, 4.18, -0.91, 1.02, 2.32, 5.05,
-                  -2.63, 4.86)  # fmt: skip
-_NEIGHBOUR_FACTORS = (1.0, 2.0, 0.5)  # the periods whose salience describes a level
-_RATE_FLOOR = 0.1
+# Weights of [log salience: whole, low band, high band; log off-beat share: the same; x; x²],
+# x = log2(BPM / _LEVEL_CENTRE_BPM),
+# fitted by `python -m bench.fit` (conditional logit over the related levels, TUNING split).
+_LEVEL_WEIGHTS = (13.09, -3.15, -2.86, 0.48, 0.0, 0.72, 3.63, -2.15)
 _LEVEL_CENTRE_BPM = 100.0
 _SALIENCE_FLOOR = 1e-3
 _OFFBEAT_FLOOR = 0.05
@@ -112,8 +101,7 @@ def estimate_tempo(
     grid = _geometric_grid(_SEARCH_MIN_BPM, _SEARCH_MAX_BPM, _GRID_STEP)
     salience = comb.salience_many(grid)
     levels = candidate_levels(grid, salience)
-    rate = onset_rate(envelope, frame_rate, envelope.size / frame_rate)
-    features = level_features(comb, [_Comb(b, frame_rate) for b in bands or ()], levels, rate)
+    features = level_features(comb, [_Comb(b, frame_rate) for b in bands or ()], levels)
     level = levels[int(np.argmax(features @ np.asarray(_LEVEL_WEIGHTS)))]
     beat_bpm, beat_salience = comb.refine(level)
     chance = comb.chance(grid[::_CHANCE_GRID_STRIDE])
@@ -123,38 +111,23 @@ def estimate_tempo(
 
 
 def candidate_levels(grid: F64, salience: F64) -> list[float]:
-    """The related metrical levels of the prior-weighted strongest period and the strongest
-    _PEAK_CANDIDATES salience peaks within MIN_BPM..MAX_BPM (coarse-grid peaks, no two within
-    _LEVEL_SPAN of each other)."""
+    """The related metrical levels of the prior-weighted strongest period (coarse-grid peaks)."""
     prior = np.exp(-0.5 * (np.log2(grid / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
     start = float(grid[np.argmax(salience * prior)])
-    levels = [_peak_near(grid, salience, bpm)[0] for bpm in _related(start)]
-    inner = salience[1:-1]
-    peaks = np.flatnonzero((inner >= salience[:-2]) & (inner > salience[2:])) + 1
-    peaks = peaks[(grid[peaks] >= MIN_BPM) & (grid[peaks] <= MAX_BPM)]
-    for index in peaks[np.argsort(salience[peaks])[::-1][:_PEAK_CANDIDATES]]:
-        bpm = float(grid[index])
-        if all(abs(np.log(bpm / level)) > np.log1p(_LEVEL_SPAN) for level in levels):
-            levels.append(bpm)
-    return levels
+    return [_peak_near(grid, salience, bpm)[0] for bpm in _related(start)]
 
 
-def level_features(
-    comb: _Comb, bands: Sequence[_Comb | None], levels: list[float], rate: float
-) -> F64:
-    """(levels, 15) inputs of the level model (see _LEVEL_WEIGHTS); `rate` is onsets per second.
+def level_features(comb: _Comb, bands: list[_Comb | None], levels: list[float]) -> F64:
+    """(levels, 8) inputs of the level model: log saliences (whole, low, high band), log
+    off-beat shares (same three), x, x².
 
     A missing or flat band counts as the salience floor and no off-beats at every level, so it
     cannot favour one.
     """
-    combs = [comb, *bands, *([None] * (2 - len(bands)))]
     rows = []
     for bpm in levels:
-        saliences = [
-            c.salience(bpm * f) if c is not None and c.usable else 0.0
-            for c in combs
-            for f in _NEIGHBOUR_FACTORS
-        ]
+        combs = [comb, *bands, *([None] * (2 - len(bands)))]
+        saliences = [c.salience(bpm) if c is not None and c.usable else 0.0 for c in combs]
         offbeats = [c.offbeat(bpm) if c is not None and c.usable else 0.0 for c in combs]
         x = float(np.log2(bpm / _LEVEL_CENTRE_BPM))
         rows.append(
@@ -163,7 +136,6 @@ def level_features(
                 *np.log(np.asarray(offbeats) + _OFFBEAT_FLOOR),
                 x,
                 x * x,
-                x * float(np.log(rate + _RATE_FLOOR)),
             ]
         )
     return np.asarray(rows, dtype=np.float64)
