@@ -38,7 +38,7 @@ import tinysoundfont
 
 from schemas.payloads import KEY_NAMES, MODES
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2  # 2: vi–IV–V–I replaces vi–IV–I–V (see PROGRESSIONS)
 CACHE = Path(__file__).parent / "cache"
 FORMATS = ("wav", "flac", "mp3", "ogg")
 SAMPLE_RATES = (44100, 48000)
@@ -150,7 +150,10 @@ PROGRESSIONS: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
         ("major", (0, 3, 4, 0)),  # I–IV–V–I
         ("major", (0, 5, 3, 4)),  # I–vi–IV–V
         ("major", (1, 4, 0, 0)),  # ii–V–I–I
-        ("major", (5, 3, 0, 4)),  # vi–IV–I–V (relative-minor-heavy)
+        # vi–IV–V–I (relative-minor-heavy, but it cadences on I). Version 1 had vi–IV–I–V here:
+        # chord for chord the i–VI–III–VII loop of the relative minor below, so the same audio
+        # carried two keys and no estimator could score it.
+        ("major", (5, 3, 4, 0)),
         ("major", (0, 3, 5, 4)),  # I–IV–vi–V
     ),
     "minor": (
