@@ -484,7 +484,6 @@ class Catalog:
             "created_at": {"$lte": quiet_since},
             "status_at": {"$not": {"$gt": quiet_since}},
             "repaired_at": {"$not": {"$gt": quiet_since}},
-            "blob_key": {"$exists": True},  # a recorded upload, which repair can re-publish
         }
         found = self.tracks.find(query, projection={"_id": False}).sort("created_at", ASCENDING)
         return await found.to_list(limit)
