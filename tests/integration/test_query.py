@@ -292,13 +292,14 @@ async def test_a_slow_example_holds_up_neither_text_queries_nor_other_examples(
     stack: Stack, tmp_path: Path
 ) -> None:
     long_example = write_track(
-        tmp_path / "nine-minutes.flac",
+        tmp_path / "long-example.flac",
         format="FLAC",
-        sample_rate=22050,
+        sample_rate=48000,  # stereo at 48 kHz: seconds of decoding even now that decode is fast
+        stereo=True,
         bpm=100.0,
         key="E",
         mode="major",
-        seconds=540.0,
+        seconds=590.0,  # just under EXAMPLE_MAX_S
     )
     slow_key = await stack.park(long_example.read_bytes())
     bad_key = await stack.park(b"just some text, not music\n" * 100)
