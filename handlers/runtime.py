@@ -69,23 +69,29 @@ def readable_track(data: bytes) -> TrackRef | None:
         return None
 
 
-class _PercentReporter:
+class PercentReporter:
     """Publishes the pool's progress reports for one message as `percent` events, at most one per
-    report interval; stopped (and silent) before the stage's final event goes out."""
+    report interval; stopped (and silent) before the stage's final event goes out.
+
+    Stopping sets a flag as well as cancelling: on Python 3.11 `asyncio.wait_for` (inside every
+    NATS request) can swallow a cancellation that lands as its reply arrives, and a loop that
+    only listened for the cancellation would then run forever and hold its message with it.
+    """
 
     def __init__(self, publish: Callable[[float], Awaitable[None]]) -> None:
         self._publish_percent = publish
         self._heard: float | None = None
         self._sent = 0.0
+        self._stopped = False
         self._task: asyncio.Task[None] | None = None
 
     def hear(self, fraction: float) -> None:
         self._heard = fraction
-        if self._task is None:
+        if self._task is None and not self._stopped:
             self._task = asyncio.create_task(self._publish())
 
     async def _publish(self) -> None:
-        while True:
+        while not self._stopped:
             percent = round(100.0 * (self._heard or 0.0), 1)
             if percent >= self._sent + 1.0:
                 self._sent = percent
@@ -96,6 +102,7 @@ class _PercentReporter:
             await asyncio.sleep(progress.REPORT_INTERVAL_S)
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,7 +192,7 @@ class StageRunner:
         async def publish_percent(value: float, track: TrackRef = event.track) -> None:
             await self._progress(track, "percent", percent=value)
 
-        percent = _PercentReporter(publish_percent)
+        percent = PercentReporter(publish_percent)
         try:
             with progress.listening(percent.hear):
                 result = await self._within_deadline(event)
@@ -208,10 +215,10 @@ class StageRunner:
                 bound.warning("retrying", reason=reason, retry_in_s=delay)
             return
         finally:
-            await percent.stop()
-            keep_alive.cancel()
+            keep_alive.cancel()  # first: whatever happens below, the message can be redelivered
             with contextlib.suppress(asyncio.CancelledError):
                 await keep_alive
+            await percent.stop()
         elapsed_s = time.perf_counter() - started
         # finished goes out before the output: the next stage's started comes after it
         await self._progress(event.track, "finished", elapsed_s=elapsed_s)

@@ -25,7 +25,9 @@ from handlers.worker import Worker
 from schemas.api import TokenPair, User
 from schemas.settings import Settings, settings_from_env
 from stores.accounts import Accounts
+from streams.names import AUDIO_STREAM, Stage, consumer_name
 from streams.server import free_port
+from tests.integration.kit import wait_until
 
 Headers = dict[str, str]
 
@@ -60,6 +62,16 @@ class Gateway:
         user = msgspec.json.decode(response.content, type=User)
         tokens = await self.login(username, password)
         return user, {"Authorization": f"Bearer {tokens.access_token}"}
+
+    async def replayed(self, stage: Stage) -> None:
+        """Wait until a replay of `stage` has gone through (the session's later tests would
+        otherwise queue behind every earlier test's tracks)."""
+
+        async def drained() -> bool:
+            info = await self.nc.jetstream().consumer_info(AUDIO_STREAM, consumer_name(stage))
+            return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
+
+        await wait_until(drained, what=f"the {stage} replay to finish")
 
     async def new_admin(self) -> Headers:
         username, password = f"admin-{uuid.uuid4().hex[:10]}", "correct horse battery"

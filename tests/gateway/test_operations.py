@@ -117,6 +117,7 @@ async def test_admin_routes_need_the_admin_role(gateway: Gateway, tmp_path: Path
     result = msgspec.json.decode(replay.content, type=ReplayResult)
     assert result.stage == "indexing"
     assert result.from_sequence >= 1
+    await gateway.replayed(Stage.INDEXING)
     unknown = await gateway.client.post("/v1/admin/replay", json={"stage": "x"}, headers=admin)
     assert unknown.status_code == 400
     assert "unknown stage" in unknown.json()["detail"]

@@ -13,7 +13,7 @@ import websockets
 
 from schemas.api import ProgressMessage, SearchResults, Track, TrackPage, UploadAccepted
 from schemas.events import Deleted
-from streams.names import AUDIO_STREAM, CHAIN_STAGES, PROGRESS_STREAM, Stage
+from streams.names import CHAIN_STAGES, PROGRESS_STREAM, Stage
 from tests.gateway.conftest import Gateway, Headers
 from tests.integration.kit import audio_events, wait_until
 from tests.synth import write_track
@@ -59,12 +59,7 @@ async def replay_indexing(gateway: Gateway) -> None:
     admin = await gateway.new_admin()
     replay = {"stage": "indexing"}
     assert (await gateway.client.post("/v1/admin/replay", json=replay, headers=admin)).is_success
-
-    async def replayed() -> bool:
-        info = await gateway.nc.jetstream().consumer_info(AUDIO_STREAM, "stage-indexing")
-        return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
-
-    await wait_until(replayed, what="the indexing replay to finish")
+    await gateway.replayed(Stage.INDEXING)
 
 
 @pytest.fixture(scope="module")
