@@ -58,6 +58,14 @@ FAILED_STATUS = "failed"
 Document = dict[str, Any]
 
 
+def track_key(tenant: str, track_id: str) -> Document:
+    """The filter naming one track, track id first: with further conditions beside it (a stale
+    event check, a status guard), the embedded server (SecantusDB) looks up the first field that
+    has an index of its own, so the `track` index finds the one document; led by `tenant`, it
+    would read every document of the tenant for each progress event. MongoDB plans either."""
+    return {"track_id": track_id, "tenant": tenant}
+
+
 def _not_after(field: str, seq: int) -> Document:
     """Matches documents whose `field` is missing or not after stream sequence `seq`."""
     return {field: {"$not": {"$gt": seq}}}
@@ -66,7 +74,7 @@ def _not_after(field: str, seq: int) -> Document:
 def stage_update(progress: Progress, seq: int) -> tuple[Document, Document]:
     """Filter and update recording `progress` (PROGRESS stream sequence `seq`) as its stage's
     latest state, unless a later event of that stage was already recorded."""
-    key = {"tenant": progress.tenant, "track_id": progress.track_id}
+    key = track_key(progress.tenant, progress.track_id)
     stage = {
         "state": progress.state,
         "percent": progress.percent,
@@ -98,7 +106,7 @@ UNFINISHED_STATUSES = [
 
 def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | None:
     """Filter and update moving the top-level status, or None if `progress` does not change it."""
-    key: Document = {"tenant": progress.tenant, "track_id": progress.track_id}
+    key = track_key(progress.tenant, progress.track_id)
     if progress.stage in FOLLOW_UP_STAGES:
         return None  # the track stays as indexing left it; `stages.<stage>` tells the rest
     if progress.state == "finished":
@@ -174,6 +182,7 @@ class Catalog:
         await self.tracks.create_index(
             [("tenant", ASCENDING), ("track_id", ASCENDING)], unique=True, name="tenant_track"
         )
+        await self.tracks.create_index([("track_id", ASCENDING)], name="track")  # track_key
         await self.tracks.create_index(
             [("tenant", ASCENDING), ("status", ASCENDING)], name="tenant_status"
         )
@@ -216,7 +225,7 @@ class Catalog:
 
     async def upsert_track(self, tenant: str, track_id: str, fields: Document) -> None:
         """Set `fields` on the track, creating it if needed (tenant and track_id are the key)."""
-        key = {"tenant": tenant, "track_id": track_id}
+        key = track_key(tenant, track_id)
         if {"filename", "tags", "audio"} & fields.keys():  # the words change with these
             stored = await self.tracks.find_one(key, projection=SEARCH_SOURCES) or {}
             fields = fields | search_fields(stored | fields)
@@ -397,7 +406,7 @@ class Catalog:
 
     async def get_track(self, tenant: str, track_id: str) -> Document | None:
         return await self.tracks.find_one(
-            {"tenant": tenant, "track_id": track_id}, projection={"_id": False}
+            track_key(tenant, track_id), projection={"_id": False}
         )
 
     async def get_uploaded_track(self, tenant: str, track_id: str) -> Document | None:
@@ -419,7 +428,7 @@ class Catalog:
         return await self.deleted.find_one({"_id": f"{tenant}:{track_id}"}) is not None
 
     async def delete_track(self, tenant: str, track_id: str) -> bool:
-        result = await self.tracks.delete_one({"tenant": tenant, "track_id": track_id})
+        result = await self.tracks.delete_one(track_key(tenant, track_id))
         return result.deleted_count == 1
 
     # -- duplicates (handlers.fingerprint): both sides of a pair name each other ---------------
@@ -428,7 +437,7 @@ class Catalog:
         `duplicates` become `others`, each of them names it, and tracks no longer found forget
         it. Idempotent (a replay rewrites the same lists)."""
         await self.tracks.update_one(
-            {"tenant": tenant, "track_id": track_id}, {"$set": {"duplicates": sorted(others)}}
+            track_key(tenant, track_id), {"$set": {"duplicates": sorted(others)}}
         )
         await self.tracks.update_many(
             {"tenant": tenant, "duplicates": track_id, "track_id": {"$nin": others}},
@@ -492,7 +501,7 @@ class Catalog:
         self, tenant: str, track_id: str, *, failed: tuple[str, str] | None = None
     ) -> None:
         """Set the final status the log records: indexed, or failed with (stage, reason)."""
-        key: Document = {"tenant": tenant, "track_id": track_id}
+        key = track_key(tenant, track_id)
         if failed is None:
             update: Document = {
                 "$set": {"status": INDEXED_STATUS, "repaired_at": time.time()},
@@ -514,5 +523,5 @@ class Catalog:
     async def mark_repaired(self, tenant: str, track_id: str) -> None:
         """Remember that the track was re-driven now (the next sweep waits a grace period)."""
         await self.tracks.update_one(
-            {"tenant": tenant, "track_id": track_id}, {"$set": {"repaired_at": time.time()}}
+            track_key(tenant, track_id), {"$set": {"repaired_at": time.time()}}
         )

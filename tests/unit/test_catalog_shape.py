@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from schemas.api import SearchFilters
+from schemas.events import Progress
+from stores.catalog import stage_update, status_update
 from stores.catalog_queries import MAX_WIDEN, index_shaped, next_slice, track_query
 
 
@@ -43,3 +45,17 @@ def test_slices_widen_with_the_density_seen() -> None:
     assert next_slice(10.0, 25, 26) == 15.6  # half found: about as much again, with a margin
     assert next_slice(10.0, 50, 1) == 10.0  # never narrower than what was read
     assert next_slice(10.0, 1, 1000) == MAX_WIDEN * 10.0
+
+
+def test_guarded_track_updates_lead_with_the_track_id() -> None:
+    """A progress event's updates carry conditions beside the key (stale-event and status
+    guards); the embedded server then looks up the first field with an index of its own, so
+    the track id must come first (led by the tenant, each event read the tenant's whole library:
+    124 ms instead of 5 ms per update at 2,000 tracks)."""
+    for state in ("started", "finished", "failed"):
+        progress = Progress(track_id="t1", tenant="alice", stage="decode", state=state)
+        updates = [stage_update(progress, 7), status_update(progress, 7)]
+        for found in updates:
+            if found is not None:
+                query, _ = found
+                assert list(query)[:2] == ["track_id", "tenant"], query
