@@ -405,9 +405,7 @@ class Catalog:
         return await self._count_by("failed_stage", {"status": FAILED_STATUS})
 
     async def get_track(self, tenant: str, track_id: str) -> Document | None:
-        return await self.tracks.find_one(
-            track_key(tenant, track_id), projection={"_id": False}
-        )
+        return await self.tracks.find_one(track_key(tenant, track_id), projection={"_id": False})
 
     async def get_uploaded_track(self, tenant: str, track_id: str) -> Document | None:
         """The track as the API knows it: only once its upload was recorded."""
