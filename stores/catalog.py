@@ -29,24 +29,25 @@ from schemas.events import Progress
 from stores import text_search
 from stores.catalog_order import (
     DEFAULT_SORT,
-    InvalidCursorError,
     TrackOrder,
     decode_cursor,
     encode_cursor,
     parse_sort,
-    segments,
+    slice_indexes,
     sort_indexes,
+    sort_spec,
+    ties_after,
+    without_value,
 )
 from stores.catalog_queries import (
-    FIRST_SLICE_S,
     SEARCH_SOURCES,
     SEARCH_VERSION,
     UPLOADED,
     index_shaped,
-    next_slice,
     search_fields,
     track_query,
 )
+from stores.catalog_slices import SliceWalk
 from streams.names import CHAIN_STAGES, FOLLOW_UP_STAGES
 
 TRACKS = "tracks"
@@ -135,8 +136,7 @@ def status_update(progress: Progress, seq: int) -> tuple[Document, Document] | N
 
 
 BACKFILL_BATCH = 500
-NEWEST_FIRST = [("created_at", DESCENDING), ("track_id", DESCENDING)]
-NEWEST_FIRST_ORDER = parse_sort(DEFAULT_SORT)
+FIRST_ENDS_KEPT = 4096
 
 
 def upload_document(tenant: str, track_id: str, fields: Document) -> Document:
@@ -165,6 +165,9 @@ class Catalog:
         self.db: AsyncDatabase[Document] = client[db_name]
         self.tracks: AsyncCollection[Document] = self.db[TRACKS]
         self.deleted: AsyncCollection[Document] = self.db[DELETED]
+        # where a listing's first page ended (list_tracks), by sort and query (the tenant's):
+        # the same first page again reads one slice, up to there
+        self._first_ends: dict[str, float] = {}
 
     @classmethod
     async def open(cls, url: str, db_name: str) -> Catalog:
@@ -202,9 +205,12 @@ class Catalog:
         await self.tracks.create_index(
             [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
         )
-        # a filtered listing's created_at slices on the embedded server (see _newest_first);
-        # a MongoDB planner prefers tenant_created
+        # the slices of a listing (list_tracks) with conditions beside the tenant: the embedded
+        # server reads them through the index leading on the sliced field alone; a MongoDB
+        # planner prefers the tenant's own
         await self.tracks.create_index([("created_at", DESCENDING)], name="created")
+        for name, keys in slice_indexes().items():
+            await self.tracks.create_index(keys, name=name)
         await self._backfill_keywords()
 
     async def _backfill_keywords(self) -> int:
@@ -267,73 +273,71 @@ class Catalog:
         first) and the cursor of the next page. Raises InvalidSortError, InvalidCursorError."""
         order = parse_sort(sort)
         query = track_query(tenant, filters, words=words, status=status, sha256=sha256)
-        if order == NEWEST_FIRST_ORDER:
-            page = await self._newest_page(query, order, cursor, limit + 1)
-        else:
-            page = await self._sorted_page(query, order, cursor, limit + 1)
+        last = decode_cursor(order, cursor) if cursor else None
+        page: list[Document] = []
+        wanted = limit + 1  # one more than a page: is there a next one?
+        if last is None or last.values is not None:
+            if last is not None:
+                page += await self._read(query, ties_after(order, last), order, wanted)
+            after = None if last is None or last.values is None else last.values[0]
+            hint = f"{order.name}:{order.descending}:{query}" if last is None else None
+            page += await self._sliced(query, order, after, wanted - len(page), hint)
+        if len(page) < wanted and not order.column.always_present:
+            missing = without_value(order, last)
+            by_id = [("track_id", order.direction)]
+            page += await self._read(query, missing, order, wanted - len(page), sort=by_id)
         if len(page) <= limit:
             return page, None
         return page[:limit], encode_cursor(order, page[limit - 1])
 
-    async def _sorted_page(
-        self, query: Document, order: TrackOrder, cursor: str | None, limit: int
+    async def _read(
+        self,
+        query: Document,
+        condition: Document,
+        order: TrackOrder,
+        limit: int,
+        sort: list[tuple[str, int]] | None = None,
     ) -> list[Document]:
-        """Up to `limit` tracks in `order` after `cursor`, one query per segment."""
+        """Up to `limit` tracks of `query` meeting `condition` (first: the field an index
+        leads on, see catalog_queries.index_shaped), sorted by `sort` or the order's fields."""
+        if limit <= 0:
+            return []
+        shaped = index_shaped({"$and": [condition, *query["$and"]]})
+        found = self.tracks.find(shaped, projection={"_id": False})
+        return await found.sort(sort or sort_spec(order)).to_list(limit)
+
+    async def _sliced(
+        self,
+        query: Document,
+        order: TrackOrder,
+        after: Any | None,
+        limit: int,
+        hint: str | None = None,
+    ) -> list[Document]:
+        """Up to `limit` tracks with a value for the column, in order, after the value `after`
+        (None: from the start), read in slices (stores.catalog_slices); `hint` names a first
+        page, whose filling width is remembered."""
+        column = order.column
+        walk = SliceWalk(
+            column.fields[0],
+            column.axis,
+            descending=order.descending,
+            after=after,
+            until=self._first_ends.get(hint) if hint else None,
+        )
         page: list[Document] = []
-        for segment in segments(order, cursor):
-            conditions = {"$and": [*query["$and"], *segment.conditions]}
-            found = self.tracks.find(index_shaped(conditions), projection={"_id": False})
-            page += await found.sort(segment.sort).to_list(limit - len(page))
-            if len(page) >= limit:
+        while len(page) < limit:
+            page += await self._read(query, walk.condition(), order, limit - len(page))
+            if walk.last:
                 break
+            spread = (order.lead(page[0]), order.lead(page[-1])) if page else None
+            walk.advance(len(page), limit - len(page), spread)
+        if hint is not None and len(page) >= limit:
+            self._first_ends.pop(hint, None)  # the newest last, the oldest forgotten first
+            self._first_ends[hint] = walk.reach(order.lead(page[limit - 1]))
+            if len(self._first_ends) > FIRST_ENDS_KEPT:
+                del self._first_ends[next(iter(self._first_ends))]
         return page
-
-    async def _newest_page(
-        self, query: Document, order: TrackOrder, cursor: str | None, limit: int
-    ) -> list[Document]:
-        """Up to `limit` tracks newest first after `cursor`: the cursor row's ties (same
-        created_at, smaller track id) by their own index seek, then older ones (_newest_first)."""
-        if cursor is None:
-            return await self._newest_first(query, limit)
-        last = decode_cursor(order, cursor)
-        before = last.values[0] if last.values else None
-        if not isinstance(before, int | float):
-            raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page")
-        ties = {"created_at": before, "track_id": {"$lt": last.track_id}}
-        found = self.tracks.find(index_shaped({"$and": [ties, *query["$and"]]}), {"_id": False})
-        page = await found.sort(NEWEST_FIRST).to_list(limit)
-        if len(page) < limit:
-            page += await self._newest_first(query, limit - len(page), before=float(before))
-        return page
-
-    async def _newest_first(
-        self, query: Document, limit: int, *, before: float | None = None
-    ) -> list[Document]:
-        """Up to `limit` tracks matching `query` and created before `before`, newest first.
-
-        The embedded server has no limit push-down: it decodes every document its index range
-        yields, so "the newest 51 of 100k" would decode 100k. So this reads disjoint created_at
-        slices going back in time, each sized from the density of matches seen so far
-        (catalog_queries.next_slice), and stops once it has `limit`; the last slice is
-        unbounded, so the result is exact. On MongoDB each slice is one bounded index scan.
-        """
-        page: list[Document] = []
-        top = time.time() if before is None else before
-        bounds: Document = {} if before is None else {"$lt": before}
-        lower = top - FIRST_SLICE_S
-        while True:
-            # slices are (lower, upper]: SecantusDB 0.7.0b3 loses the documents equal to an
-            # inclusive `$gte` bound on a descending compound index's non-last field
-            if lower > 0:  # created_at is epoch seconds: below 0 there is nothing to bound
-                bounds["$gt"] = lower
-            found = self.tracks.find(
-                index_shaped({"$and": [{"created_at": bounds}, *query["$and"]]}), {"_id": False}
-            )
-            page += await found.sort(NEWEST_FIRST).to_list(limit - len(page))
-            if len(page) >= limit or lower <= 0:
-                return page
-            bounds = {"$lte": lower}
-            lower -= next_slice(top - lower, len(page), limit - len(page))
 
     async def keyword_search(
         self, tenant: str, words: list[str], filters: SearchFilters, limit: int

@@ -7,8 +7,9 @@ then by track id, which makes every position unique: the cursor of a page is the
 row's values and its track id, and the next page is "after that row" — correct however many
 rows share a value, and unaffected by tracks added or deleted meanwhile. Tracks without a value
 for the column (not analysed yet, no title tag) come after all the others in both directions,
-ordered by track id: a page reads the tracks with values first, then, once those run out, the
-rest (`segments`). Text columns compare by code point ("Zed" < "apple"): a collation would
+ordered by track id: a page reads the tracks with values first (the cursor row's ties, then
+slices of the column: stores.catalog_slices), then, once those run out, the rest
+(`without_value`). Text columns compare by code point ("Zed" < "apple"): a collation would
 sort them alphabetically, but the embedded catalog server (SecantusDB 0.7) applies collations to
 sorts and not to range conditions, so collated cursors would skip and repeat rows.
 """
@@ -20,6 +21,8 @@ import binascii
 from typing import Any, Literal, get_args
 
 import msgspec
+
+from stores.catalog_slices import Axis
 
 Document = dict[str, Any]
 SortName = Literal[
@@ -39,30 +42,34 @@ class InvalidSortError(ValueError):
 
 class Column(msgspec.Struct, kw_only=True, frozen=True):
     """A sortable column: its document fields, compared in turn; `text` when a blank string
-    counts as no value; `always_present` when every uploaded track has it (one segment)."""
+    counts as no value; `always_present` when every uploaded track has it (one segment);
+    `axis`: where its first field's values lie, for reading it in slices
+    (stores.catalog_slices)."""
 
     fields: tuple[str, ...]
+    axis: Axis
     text: bool = False
     always_present: bool = False
 
 
+_TEXT = Axis(first=1 / 4096, text=True)
 COLUMNS: dict[str, Column] = {
-    "created_at": Column(fields=("created_at",), always_present=True),
-    "bpm": Column(fields=("features.tempo_bpm",)),
-    "duration": Column(fields=("features.duration_s",)),
-    "key": Column(fields=("features.key", "features.mode")),
-    "title": Column(fields=("audio.metadata.title",), text=True),
-    "artist": Column(fields=("audio.metadata.artist",), text=True),
-    "filename": Column(fields=("filename",), text=True),
+    "created_at": Column(
+        fields=("created_at",), axis=Axis(first=1.0, high_now=True), always_present=True
+    ),
+    "bpm": Column(fields=("features.tempo_bpm",), axis=Axis(first=1.0, high=400.0)),
+    "duration": Column(fields=("features.duration_s",), axis=Axis(first=1.0, high=1e5)),
+    # key names are "A" to "G#": their line starts at "A"
+    "key": Column(
+        fields=("features.key", "features.mode"),
+        axis=Axis(first=1 / 1024, low=0.5, high=0.57, text=True),
+        text=True,
+    ),
+    "title": Column(fields=("audio.metadata.title",), axis=_TEXT, text=True),
+    "artist": Column(fields=("audio.metadata.artist",), axis=_TEXT, text=True),
+    "filename": Column(fields=("filename",), axis=_TEXT, text=True),
 }
 SORT_NAMES: tuple[str, ...] = get_args(SortName)
-
-
-class Segment(msgspec.Struct, kw_only=True, frozen=True):
-    """One query of a page: its conditions (beside the list's own) and its sort."""
-
-    conditions: list[Document]
-    sort: list[tuple[str, int]]
 
 
 class TrackOrder(msgspec.Struct, kw_only=True, frozen=True):
@@ -78,6 +85,10 @@ class TrackOrder(msgspec.Struct, kw_only=True, frozen=True):
         """The tracks that have a value for the column (a text one: a non-empty string)."""
         first = self.column.fields[0]
         return {first: {"$gt": ""}} if self.column.text else {first: {"$ne": None}}
+
+    def lead(self, document: Document) -> Any:
+        """The document's value of the column's first field (None without one)."""
+        return _lookup(document, self.column.fields[0])
 
     def values(self, document: Document) -> list[Any] | None:
         """The document's values for the column's fields; None when it has none."""
@@ -128,9 +139,15 @@ def decode_cursor(order: TrackOrder, cursor: str) -> Cursor:
     sort = f"-{order.name}" if order.descending else order.name
     if last.sort != sort:
         raise InvalidCursorError(f"this cursor pages sort={last.sort}, not sort={sort}")
-    if last.values is not None and len(last.values) != len(order.column.fields):
+    if last.values is not None and not _fits(order.column, last.values):
         raise InvalidCursorError("invalid cursor; pass next_cursor from the previous page")
     return last
+
+
+def _fits(column: Column, values: list[float | str | None]) -> bool:
+    """The cursor's values have the column's shape: one per field, text or a number."""
+    kind: type | tuple[type, ...] = str if column.axis.text else (int, float)
+    return len(values) == len(column.fields) and isinstance(values[0], kind)
 
 
 def _after(fields: tuple[str, ...], values: list[Any], track_id: str, op: str) -> Document:
@@ -144,26 +161,26 @@ def _after(fields: tuple[str, ...], values: list[Any], track_id: str, op: str) -
     return {fields[0]: {f"{op}e": values[0]}, "$or": branches}
 
 
-def segments(order: TrackOrder, cursor: str | None) -> list[Segment]:
-    """The queries that read a page from `cursor` (None: the first page), in turn: the tracks
-    with a value, in the column's order, then those without one, by track id."""
-    last = decode_cursor(order, cursor) if cursor else None
+def ties_after(order: TrackOrder, last: Cursor) -> Document:
+    """The tracks sharing the cursor row's first value and coming after it in the order."""
+    assert last.values is not None
     op = "$lt" if order.descending else "$gt"
-    fields = order.column.fields
-    spec = [(field, order.direction) for field in (*fields, "track_id")]
-    found: list[Segment] = []
-    if last is None or last.values is not None:
-        conditions = [] if order.column.always_present else [order.present()]
-        if last is not None and last.values is not None:
-            conditions.append(_after(fields, last.values, last.track_id, op))
-        found.append(Segment(conditions=conditions, sort=spec))
-    if not order.column.always_present:
-        conditions = [{"$nor": [order.present()]}]
-        if last is not None and last.values is None:
-            conditions.append({"track_id": {op: last.track_id}})
-        by_id = [("track_id", order.direction)]
-        found.append(Segment(conditions=conditions, sort=by_id))
+    fields, values = order.column.fields, last.values
+    if len(fields) == 1:
+        return {fields[0]: values[0], "track_id": {op: last.track_id}}
+    return {fields[0]: values[0]} | _after(fields[1:], values[1:], last.track_id, op)
+
+
+def without_value(order: TrackOrder, last: Cursor | None) -> Document:
+    """The tracks without a value for the column (after `last` when it is one of them)."""
+    found: Document = {"$nor": [order.present()]}
+    if last is not None and last.values is None:
+        found["track_id"] = {"$lt" if order.descending else "$gt": last.track_id}
     return found
+
+
+def sort_spec(order: TrackOrder) -> list[tuple[str, int]]:
+    return [(field, order.direction) for field in (*order.column.fields, "track_id")]
 
 
 def sort_indexes() -> dict[str, list[tuple[str, int]]]:
@@ -175,6 +192,16 @@ def sort_indexes() -> dict[str, list[tuple[str, int]]]:
             *((field, 1) for field in column.fields),
             ("track_id", 1),
         ]
+        for name, column in COLUMNS.items()
+        if not column.always_present
+    }
+
+
+def slice_indexes() -> dict[str, list[tuple[str, int]]]:
+    """Name → key of the single-field index on each column's first field but created_at's
+    (the catalog's `created` index): a slice with conditions beside the tenant reads it."""
+    return {
+        f"slice_{name}": [(column.fields[0], 1)]
         for name, column in COLUMNS.items()
         if not column.always_present
     }

@@ -164,16 +164,3 @@ def track_query(
     if sha256 is not None:
         conditions.append({"sha256": sha256})
     return {"$and": conditions}
-
-
-FIRST_SLICE_S = 1.0
-MAX_WIDEN = 64.0
-
-
-def next_slice(read_s: float, found: int, missing: int) -> float:
-    """Seconds of `created_at` to read next, newest first, after `read_s` seconds held `found`
-    tracks and `missing` more are wanted: enough at the density seen so far, with a margin, and
-    between the span already read and MAX_WIDEN times it; 4 times when nothing turned up (a
-    slice that overshoots into a dense past decodes all of it)."""
-    guess = 1.5 * missing * read_s / found if found else 4 * read_s
-    return min(max(guess, read_s), MAX_WIDEN * read_s)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores.catalog import stage_update, status_update
-from stores.catalog_queries import MAX_WIDEN, index_shaped, next_slice, track_query
+from stores.catalog_queries import index_shaped, track_query
+from stores.catalog_slices import MAX_WIDEN, next_width
 
 
 def test_a_filtered_listing_is_one_flat_document() -> None:
@@ -41,10 +42,12 @@ def test_conditions_that_do_not_merge_stay_in_an_and() -> None:
 
 
 def test_slices_widen_with_the_density_seen() -> None:
-    assert next_slice(10.0, 0, 51) == 40.0  # nothing yet: four times wider
-    assert next_slice(10.0, 25, 26) == 15.6  # half found: about as much again, with a margin
-    assert next_slice(10.0, 50, 1) == 10.0  # never narrower than what was read
-    assert next_slice(10.0, 1, 1000) == MAX_WIDEN * 10.0
+    assert next_width(10.0, 0, 51, 0.0, 1.0, last=None) == 10.0  # nothing yet: as wide again
+    assert next_width(10.0, 25, 26, 4.0, 1.0, last=None) == 6.24  # 26 more at 25 per 4, a margin
+    assert next_width(1e8, 50, 1, 49.0, 1.0, last=None) == 1.47  # their own spread, not the span
+    assert next_width(10.0, 50, 1, 0.0, 1.0, last=None) == 1.0  # all on one value: the least step
+    assert next_width(10.0, 1, 1000, 10.0, 1.0, last=None) == MAX_WIDEN * 10.0
+    assert next_width(10.0, 50, 1, 0.0, 1.0, last=3.0) == 6.0  # after an empty slice: twice it
 
 
 def test_guarded_track_updates_lead_with_the_track_id() -> None:
