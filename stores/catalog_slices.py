@@ -26,7 +26,7 @@ Document = dict[str, Any]
 MAX_WIDEN = 64.0
 INF = float("inf")
 _TEXT_BASE = 128  # the characters of ASCII; all others share its last place
-_TEXT_DIGITS = 3
+_TEXT_DIGITS = 7  # 49 bits: as many as a float holds exactly
 
 
 class Axis(msgspec.Struct, frozen=True):
