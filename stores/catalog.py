@@ -316,7 +316,7 @@ class Catalog:
     ) -> list[Document]:
         """Up to `limit` tracks with a value for the column, in order, after the value `after`
         (None: from the start), read in slices (stores.catalog_slices); `hint` names a first
-        page, whose filling width is remembered."""
+        page, where it ended is remembered."""
         column = order.column
         walk = SliceWalk(
             column.fields[0],
