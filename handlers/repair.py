@@ -44,6 +44,7 @@ from streams.names import (
 )
 
 log = structlog.get_logger("repair")
+NO_STORED_FILE = ("upload", "the upload was recorded without its file; upload it again")
 
 SWEEP_LIMIT = 500  # tracks examined per sweep (the oldest first)
 _STAGE_OF_INPUT = {kind: stage for stage, kind in STAGE_INPUT.items()}
@@ -142,6 +143,10 @@ class Repairer:
         self, document: dict[str, Any], latest: Latest | None, floors: dict[Stage, int]
     ) -> str:
         tenant, track_id = document["tenant"], document["track_id"]
+        if latest is None and "blob_key" not in document:
+            # the gateway stores the file before it records the upload: nothing to re-drive
+            await self.catalog.settle_status(tenant, track_id, failed=NO_STORED_FILE)
+            return "no stored file"
         if latest is None:
             await self.js.publish(
                 audio_subject("uploaded", tenant),

@@ -380,17 +380,25 @@ async def test_repair_brings_back_tracks_a_crash_left_in_limbo(
     system: System, track_file: Path
 ) -> None:
     """Three limbos: an indexing input acknowledged with no output, an upload whose `uploaded`
-    was never published, and an indexed track whose status the catalog lost."""
+    was never published, and an indexed track whose status the catalog lost. Beside them, a
+    record no gateway writes (an upload without its stored file) fails with its reason rather
+    than stopping the sweep."""
     tally = Tally("repair")
     redrive = await _indexing_input_acked_without_output(system, track_file)
     unpublished = await record_upload(system.blobs, system.catalog, track_file, publish=None)
+    fileless = {"filename": "gone.flac", "sha256": "0" * 64, "created_at": time.time()}
+    assert await system.catalog.create_track(TENANT, "f" * 32, fileless | {"size_bytes": 1}) is None
     tally.faults = 2
     worker = Worker(system.settings, list(Stage), system.nats_url, system.mongo_url)
     await worker.start()
     try:
         repairer = Repairer(system.nc.jetstream(), system.catalog, system.settings)
         actions = await repairer.sweep()
-        assert actions == {"re-driven": 1, "uploaded again": 1}, actions
+        assert actions == {"re-driven": 1, "uploaded again": 1, "no stored file": 1}, actions
+        failed = await system.catalog.get_track(TENANT, "f" * 32)
+        assert failed is not None
+        assert failed["status"] == "failed"
+        assert "without its file" in failed["failure_reason"]
         ids = [redrive.track_id, unpublished.track_id]
 
         async def all_indexed() -> bool:
@@ -410,7 +418,7 @@ async def test_repair_brings_back_tracks_a_crash_left_in_limbo(
         tally.faults += 1
         await asyncio.sleep(0.5)
         actions = await repairer.sweep()
-        assert actions == {"status from the log": 2}, actions
+        assert actions == {"status from the log": 2, "no stored file": 1}, actions
         assert await repairer.sweep() == {}  # nothing left in limbo
         assert worker.vectors is not None
         points = {i: int(await worker.vectors.get(TENANT, i) is not None) for i in ids}
