@@ -41,15 +41,18 @@ class InvalidSortError(ValueError):
 
 
 class Column(msgspec.Struct, kw_only=True, frozen=True):
-    """A sortable column: its document fields, compared in turn; `text` when a blank string
-    counts as no value; `always_present` when every uploaded track has it (one segment);
-    `axis`: where its first field's values lie, for reading it in slices
-    (stores.catalog_slices)."""
+    """A sortable column: its document fields, compared in turn; `always_present` when every
+    uploaded track has it (one segment); `axis`: where its first field's values lie, for
+    reading it in slices (stores.catalog_slices)."""
 
     fields: tuple[str, ...]
     axis: Axis
-    text: bool = False
     always_present: bool = False
+
+    @property
+    def text(self) -> bool:
+        """Text, where a blank string counts as no value."""
+        return self.axis.text
 
 
 _TEXT = Axis(first=1 / 4096, text=True)
@@ -63,11 +66,10 @@ COLUMNS: dict[str, Column] = {
     "key": Column(
         fields=("features.key", "features.mode"),
         axis=Axis(first=1 / 1024, low=0.5, high=0.57, text=True),
-        text=True,
     ),
-    "title": Column(fields=("audio.metadata.title",), axis=_TEXT, text=True),
-    "artist": Column(fields=("audio.metadata.artist",), axis=_TEXT, text=True),
-    "filename": Column(fields=("filename",), axis=_TEXT, text=True),
+    "title": Column(fields=("audio.metadata.title",), axis=_TEXT),
+    "artist": Column(fields=("audio.metadata.artist",), axis=_TEXT),
+    "filename": Column(fields=("filename",), axis=_TEXT),
 }
 SORT_NAMES: tuple[str, ...] = get_args(SortName)
 
