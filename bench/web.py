@@ -1,13 +1,15 @@
 """Web app measurements on the embedded stack (the real gateway of `tonestream up`, this process).
 
-- first load: `/` and every asset it loads — the stylesheet and the ES-module graph, found by
-  following the page's links and each module's imports — fetched over HTTP level by level (the
-  modules of one import level in parallel, as a browser does), cold: a new connection per load.
-  Bytes are as sent (the gateway does not compress). When Chromium is installed it loads the page
-  too, a fresh profile each time, and Navigation Timing gives the load event and the time until
-  the sign-in form is on screen (the modules ran), beside the CPU time this process (the
-  gateway, and the small Playwright client) spent on it: the part that load on a shared
-  machine cannot inflate much.
+- the whole app: `/` and every asset it can load — the stylesheet and the ES-module graph, found
+  by following the page's links and each module's imports, static and dynamic — fetched over
+  HTTP level by level (the modules of one import level in parallel, as a browser does), cold: a
+  new connection per load. Bytes are as sent (the gateway does not compress).
+- first load in Chromium, when it is installed: a fresh profile each time, and Navigation Timing
+  gives the load event (the page loads only the sign-in form's modules; the signed-in app follows
+  in the background) and the time until the sign-in form is on screen, beside the CPU time this
+  process (the gateway, and the small Playwright client) spent on it: the part that load on a
+  shared machine cannot inflate much. Then a signed-in person's visit with a cold cache: the
+  time until the library's first page is on screen (session restored, app loaded, page read).
 - library at size: `size` tracks in the catalog (documents as an upload and the indexing stage
   write them), then the library's requests over HTTP: the first page (50 tracks) in each sort,
   and the following pages by cursor — what the web app asks for, never the whole list.
@@ -27,10 +29,11 @@ from urllib.parse import urljoin
 
 import httpx
 import psutil
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
-from bench.gateway import Client, gateway_stack
+from bench.gateway import PASSWORD, Client, gateway_stack
 from bench.report import markdown_table, verdict
+from gateway.controllers.web import STATIC_IMPORT
 from stores.catalog import upload_document
 from stores.catalog_order import COLUMNS
 from tests.browser.conftest import ARGS, chromium_path
@@ -40,7 +43,7 @@ BATCH = 500
 FIRST_LOAD_BYTES = 200_000
 FIRST_LOAD_MS = 300.0
 _LINKS = re.compile(r'(?:src|href)="(/web/[^"]+)"')
-_IMPORTS = re.compile(r"""(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}/[^'"]+)['"]""")
+_DYNAMIC_IMPORT = re.compile(r"""\bimport\(\s*['"](\.{1,2}/[^'"]+)['"]\s*\)""")
 KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -70,9 +73,38 @@ async def _load_once(base: str) -> tuple[int, int, float]:
                 answer.raise_for_status()
                 total, files = total + len(answer.content), files + 1
                 if path.endswith(".js"):
-                    following += [urljoin(path, found) for found in _IMPORTS.findall(answer.text)]
+                    text = answer.text
+                    imported = STATIC_IMPORT.findall(text) + _DYNAMIC_IMPORT.findall(text)
+                    following += [urljoin(path, found) for found in imported]
             level = [path for path in dict.fromkeys(following) if path not in seen]
     return total, files, time.perf_counter() - started
+
+
+_TIMING = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const rest = performance.getEntriesByType('resource');
+  return { load: nav.loadEventEnd,
+           bytes: nav.encodedBodySize
+                  + rest.reduce((sum, entry) => sum + entry.encodedBodySize, 0) };
+}"""
+# when (ms from navigation start) the sign-in form and the library's first page reach the page,
+# noted by the page itself: a Python round trip to ask would add its own delay
+_WATCH = """
+window.tonestreamShown = {};
+new MutationObserver(() => {
+  for (const [name, selector] of [['form', 'input[name=username]'],
+                                  ['library', "table.tracks[data-requests='1']"]]) {
+    if (!(name in window.tonestreamShown) && document.querySelector(selector))
+      window.tonestreamShown[name] = performance.now();
+  }
+}).observe(document, { subtree: true, childList: true, attributes: true });
+"""
+
+
+async def _shown(page: Page, name: str) -> float:
+    """When the page noted `name` on screen (see _WATCH), waiting for it."""
+    found = await page.wait_for_function("(name) => window.tonestreamShown?.[name]", arg=name)
+    return float(await found.json_value())
 
 
 async def _chromium_loads(base: str, runs: int) -> dict[str, Any] | None:
@@ -80,7 +112,7 @@ async def _chromium_loads(base: str, runs: int) -> dict[str, Any] | None:
     path = chromium_path()
     if path is None:
         return None
-    loads, forms, transferred, cpu = [], [], [], []
+    loads, forms, transferred, cpu, library = [], [], [], [], []
     me = psutil.Process()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=path, args=ARGS)
@@ -88,34 +120,57 @@ async def _chromium_loads(base: str, runs: int) -> dict[str, Any] | None:
             for _ in range(runs):
                 context = await browser.new_context()  # a cold cache every time
                 page = await context.new_page()
+                await page.add_init_script(_WATCH)
                 before = me.cpu_times()
                 await page.goto(base, wait_until="load")
-                await page.wait_for_selector("input[name=username]")
-                form_ms = await page.evaluate("performance.now()")
+                form_ms = await _shown(page, "form")
                 after = me.cpu_times()
                 cpu.append(after.user + after.system - before.user - before.system)
-                timing = await page.evaluate(
-                    """() => {
-                      const nav = performance.getEntriesByType('navigation')[0];
-                      const rest = performance.getEntriesByType('resource');
-                      return { load: nav.loadEventEnd,
-                               bytes: nav.encodedBodySize + rest.reduce(
-                                 (sum, entry) => sum + entry.encodedBodySize, 0) };
-                    }"""
-                )
+                timing = await page.evaluate(_TIMING)
                 loads.append(float(timing["load"]))
-                forms.append(float(form_ms))
+                forms.append(form_ms)
                 transferred.append(int(timing["bytes"]))
                 await context.close()
+            library = await _returning_loads(browser, base, runs)
         finally:
             await browser.close()
     return {
         "load_event_ms_p50": round(statistics.median(loads), 1),
         "load_event_ms_p95": round(_p95(loads), 1),
         "sign_in_form_ms_p50": round(statistics.median(forms), 1),
+        "sign_in_form_ms_p95": round(_p95(forms), 1),
+        "library_shown_ms_p50": round(statistics.median(library), 1),
+        "library_shown_ms_p95": round(_p95(library), 1),
         "gateway_cpu_ms_p50": _ms(statistics.median(cpu)),
         "bytes": max(transferred),
     }
+
+
+async def _returning_loads(browser: Browser, base: str, runs: int) -> list[float]:
+    """ms from navigation start until a signed-in person's library is on screen, cold cache.
+
+    The browser keeps only the session cookie between visits; each visit's refresh rotates it,
+    so the next visit starts from the cookie the last one left.
+    """
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(base)
+    await page.fill("input[name=username]", "bench")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("table.tracks[data-requests='1']")
+    state = await context.storage_state()
+    await context.close()
+    shown = []
+    for _ in range(runs):
+        context = await browser.new_context(storage_state=state)
+        page = await context.new_page()
+        await page.add_init_script(_WATCH)
+        await page.goto(base)
+        shown.append(await _shown(page, "library"))
+        state = await context.storage_state()
+        await context.close()
+    return shown
 
 
 async def _fill_library(client: Client, size: int, seed: int) -> str:
@@ -223,13 +278,13 @@ def web_table(web: dict[str, Any]) -> str:
     chromium = first["chromium"]
     rows = [
         [
-            f"first load, HTML + JS + CSS ({first['files']} files)",
+            f"the whole app, HTML + JS + CSS ({first['files']} files)",
             f"{first['bytes'] / 1000:.1f} KB",
             f"≤ {FIRST_LOAD_BYTES // 1000} KB",
             verdict(first["bytes"] <= FIRST_LOAD_BYTES),
         ],
         [
-            "first load over HTTP (cold connection), p50 / p95",
+            "the whole app over HTTP (cold connection), p50 / p95",
             f"{first['http_ms_p50']} / {first['http_ms_p95']} ms",
             f"≤ {FIRST_LOAD_MS:g} ms",
             verdict(first["http_ms_p95"] <= FIRST_LOAD_MS),
@@ -238,12 +293,23 @@ def web_table(web: dict[str, Any]) -> str:
     if chromium is not None:
         rows.append(
             [
-                "first load in Chromium: load event p50 / p95 (sign-in form shown p50; CPU)",
-                f"{chromium['load_event_ms_p50']} / {chromium['load_event_ms_p95']} ms "
-                f"({chromium['sign_in_form_ms_p50']} ms; gateway CPU "
-                f"{chromium['gateway_cpu_ms_p50']} ms)",
+                "first load in Chromium: sign-in form on screen p50 / p95 (load event; CPU)",
+                f"{chromium['sign_in_form_ms_p50']} / {chromium['sign_in_form_ms_p95']} ms "
+                f"({chromium['load_event_ms_p50']} / {chromium['load_event_ms_p95']} ms; "
+                f"gateway CPU {chromium['gateway_cpu_ms_p50']} ms)",
                 f"≤ {FIRST_LOAD_MS:g} ms",
-                verdict(chromium["load_event_ms_p95"] <= FIRST_LOAD_MS),
+                verdict(
+                    max(chromium["sign_in_form_ms_p95"], chromium["load_event_ms_p95"])
+                    <= FIRST_LOAD_MS
+                ),
+            ]
+        )
+        rows.append(
+            [
+                "signed in, cold cache: library's first page on screen, p50 / p95",
+                f"{chromium['library_shown_ms_p50']} / {chromium['library_shown_ms_p95']} ms",
+                "",
+                "",
             ]
         )
     rows += [

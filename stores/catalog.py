@@ -167,7 +167,7 @@ class Catalog:
         self.deleted: AsyncCollection[Document] = self.db[DELETED]
         # where a listing's first page ended (list_tracks), by sort and query (the tenant's):
         # the same first page again reads one slice, up to there
-        self._first_ends: dict[str, float] = {}
+        self._first_ends: dict[str, Any] = {}
 
     @classmethod
     async def open(cls, url: str, db_name: str) -> Catalog:
@@ -200,7 +200,7 @@ class Catalog:
             [("tenant", ASCENDING), ("keywords", ASCENDING)], name="tenant_keywords"
         )
         for name, keys in sort_indexes().items():
-            await self.tracks.create_index(keys, name=name)
+            await self._replace_index(name, keys)
         # the repair sweep (unfinished_tracks): the few unfinished tracks, not all of them
         await self.tracks.create_index(
             [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
@@ -210,8 +210,16 @@ class Catalog:
         # planner prefers the tenant's own
         await self.tracks.create_index([("created_at", DESCENDING)], name="created")
         for name, keys in slice_indexes().items():
-            await self.tracks.create_index(keys, name=name)
+            await self._replace_index(name, keys)
         await self._backfill_keywords()
+
+    async def _replace_index(self, name: str, keys: list[tuple[str, int]]) -> None:
+        """Create the index `name` on `keys`, first dropping one of that name on other keys (a
+        sort whose fields changed: text sorts moved to `sort_text`)."""
+        existing = (await self.tracks.index_information()).get(name)
+        if existing is not None and [tuple(key) for key in existing["key"]] != keys:
+            await self.tracks.drop_index(name)
+        await self.tracks.create_index(keys, name=name)
 
     async def _backfill_keywords(self) -> int:
         """Give tracks written before this text search existed its fields (once)."""

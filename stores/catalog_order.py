@@ -9,15 +9,18 @@ rows share a value, and unaffected by tracks added or deleted meanwhile. Tracks 
 for the column (not analysed yet, no title tag) come after all the others in both directions,
 ordered by track id: a page reads the tracks with values first (the cursor row's ties, then
 slices of the column: stores.catalog_slices), then, once those run out, the rest
-(`without_value`). Text columns compare by code point ("Zed" < "apple"): a collation would
-sort them alphabetically, but the embedded catalog server (SecantusDB 0.7) applies collations to
-sorts and not to range conditions, so collated cursors would skip and repeat rows.
+(`without_value`). Text columns sort alphabetically, accents and case set aside ("apple",
+"Émile", "Zed"): each track stores its texts folded that way (`sort_texts`, under `sort_text`)
+and the column is that field. A collation would not do: the embedded catalog server (SecantusDB
+0.7) applies collations to sorts and not to range conditions, so collated cursors would skip and
+repeat rows.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from typing import Any, Literal, get_args
 
 import msgspec
@@ -55,6 +58,32 @@ class Column(msgspec.Struct, kw_only=True, frozen=True):
         return self.axis.text
 
 
+SORT_TEXT = "sort_text"
+TEXT_SOURCES = {
+    "title": "audio.metadata.title",
+    "artist": "audio.metadata.artist",
+    "filename": "filename",
+}
+"""The text columns and the field each one's folded text comes from."""
+
+
+def sort_text(text: str) -> str:
+    """`text` as the text columns compare it: accents and case set aside, outer spaces dropped
+    ("  Émile" → "emile")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
+def sort_texts(document: Document) -> Document:
+    """The document's `sort_text` field: each text column's folded text, where it has one."""
+    folded = {}
+    for name, source in TEXT_SOURCES.items():
+        value = _lookup(document, source)
+        if isinstance(value, str) and sort_text(value):
+            folded[name] = sort_text(value)
+    return folded
+
+
 _TEXT = Axis(first=1 / 4096, text=True)
 COLUMNS: dict[str, Column] = {
     "created_at": Column(
@@ -67,9 +96,7 @@ COLUMNS: dict[str, Column] = {
         fields=("features.key", "features.mode"),
         axis=Axis(first=1 / 1024, low=0.5, high=0.57, text=True),
     ),
-    "title": Column(fields=("audio.metadata.title",), axis=_TEXT),
-    "artist": Column(fields=("audio.metadata.artist",), axis=_TEXT),
-    "filename": Column(fields=("filename",), axis=_TEXT),
+    **{name: Column(fields=(f"{SORT_TEXT}.{name}",), axis=_TEXT) for name in TEXT_SOURCES},
 }
 SORT_NAMES: tuple[str, ...] = get_args(SortName)
 

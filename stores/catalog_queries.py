@@ -13,6 +13,7 @@ from typing import Any
 from handlers.tagging.vocabulary import concept_scores
 from schemas.api import SearchFilters
 from stores import text_search
+from stores.catalog_order import SORT_TEXT, sort_texts
 
 Document = dict[str, Any]
 
@@ -62,7 +63,7 @@ def keywords(text: str) -> list[str]:
 
 _FILE_TAG_WORDS = ("title", "artist", "album", "album_artist", "genre")
 _LABEL_WORDS = ("mood", "genre", "instruments", "vocals")
-SEARCH_VERSION = 2  # 2: metadata (`=word`) and concept (`~concept`) tokens, `concepts` scores
+SEARCH_VERSION = 3  # 2: metadata (`=word`) and concept (`~concept`) tokens; 3: `sort_text`
 SEARCH_SOURCES: Document = {"filename": True, "tags": True, "audio.metadata": True}
 """The fields `search_fields` reads (a projection)."""
 
@@ -89,12 +90,14 @@ def keyword_tokens(document: Document, concepts: dict[str, float] | None = None)
 
 
 def search_fields(document: Document) -> Document:
-    """What text search needs stored on a track (see stores.text_search), from its file name,
-    file tags and tags."""
+    """What finding a track needs stored on it, from its file name, file tags and tags: text
+    search's words and concepts (see stores.text_search) and the folded texts the track list
+    sorts by (stores.catalog_order.sort_texts)."""
     concepts = concept_scores(document.get("tags") or {})
     return {
         "keywords": keyword_tokens(document, concepts),
         "concepts": text_search.stored_concepts(concepts),
+        SORT_TEXT: sort_texts(document),
         "search_version": SEARCH_VERSION,
     }
 

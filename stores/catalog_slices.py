@@ -16,6 +16,7 @@ a descending index), and consecutive slices share their bound, so none overlaps 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -102,9 +103,10 @@ class SliceWalk:
         *,
         descending: bool,
         after: Any | None,
-        until: float | None = None,
+        until: Any | None = None,
     ) -> None:
-        """`until`: where the first slice ends, when known (where this page ended last time)."""
+        """`until`: where the first slice ends, when known (`reach` of where this page ended
+        last time)."""
         self.field, self.axis, self.descending = field, axis, descending
         if after is not None:
             self._origin = axis.position(after)
@@ -112,11 +114,11 @@ class SliceWalk:
             self._origin = axis.top() if descending else axis.low
         self._near: Any | None = after  # where this slice starts (None: open)
         self._first = True
-        known = abs(until - self._origin) if until is not None else 0.0
+        known = abs(axis.position(until) - self._origin) if until is not None else 0.0
         self._width = max(known, axis.first)  # from the origin to this slice's far end
         self._step = self._width  # this slice's own width
         self._found = 0  # tracks read before this slice
-        self._far = self._far_end()
+        self._far = until if until is not None else self._far_end()
 
     @property
     def last(self) -> bool:
@@ -139,10 +141,13 @@ class SliceWalk:
             bounds["$lt" if self.descending and self._first else "$lte"] = upper
         return {self.field: bounds}
 
-    def reach(self, value: Any) -> float:
-        """Where a first slice reaching just past `value` ends (a later walk's `until`)."""
-        step = -self.axis.first if self.descending else self.axis.first
-        return self.axis.position(value) + step
+    def reach(self, value: Any) -> Any:
+        """The far bound of a first slice that holds `value` (a later walk's `until`): the value
+        itself ascending (an inclusive bound); descending, one just below it (the lower bound
+        is exclusive): the next float, or the text without its last character."""
+        if not self.descending:
+            return value
+        return value[:-1] if self.axis.text else math.nextafter(value, -INF)
 
     def advance(self, found: int, missing: int, spread: tuple[Any, Any] | None) -> None:
         """On to the next slice: `found` tracks read so far, from `spread[0]` to `spread[1]`."""
@@ -154,3 +159,13 @@ class SliceWalk:
         self._near, self._first, self._found = self._far, False, found
         self._width += self._step
         self._far = self._far_end()
+        while self._far is not None and not self._beyond(self._far):
+            # a remembered bound lies past where its position says (text beyond ASCII, or
+            # cut at 7 characters): the next bound must still follow it
+            self._step *= 2
+            self._width += self._step
+            self._far = self._far_end()
+
+    def _beyond(self, bound: Any) -> bool:
+        """`bound` lies after this slice's start in the walk's direction."""
+        return bool(bound < self._near if self.descending else bound > self._near)

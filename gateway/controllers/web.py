@@ -5,15 +5,21 @@ other origin, no framing) and the other headers a browser app should send. The p
 it talks to the same HTTP API as every other client.
 
 The files (under 100 KB) are read once when the app is built and served from memory with an
-ETag, so a reload costs a 304 per file. The page lists every module as a `modulepreload`, so a
-browser fetches the whole module graph at once instead of one import level after another (the
-links are added here, from the files present: the list cannot go stale).
+ETag, so a reload costs a 304 per file. The page lists the modules its entry (`js/main.js`, the
+sign-in form) imports, directly or not, as `modulepreload` links, so a browser fetches them at
+once instead of one import level after another. The links are found here from the modules' own
+`import … from` lines, so the list cannot go stale. The other modules (the signed-in app,
+`js/shell.js` and its pages) are named in a `<meta name="later-modules">` of the page: the entry
+imports them side by side once a session exists or the sign-in form is shown, so they are not
+part of the first load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
+import posixpath
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,10 @@ SECURITY_HEADERS = {
 
 REVALIDATE = CacheControlHeader(no_cache=True)  # no build step, no hashed names: ask each time
 _TYPES = {".js": "text/javascript", ".css": "text/css"}  # Litestar adds the charset
+ENTRY = "js/main.js"
+STATIC_IMPORT = re.compile(
+    r"""(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}/[^'"]+)['"]"""
+)
 
 
 class Asset:
@@ -81,14 +91,27 @@ def load_assets(directory: Path = WEB_DIR) -> dict[str, Asset]:
     return assets
 
 
+def static_graph(entry: str, assets: dict[str, Asset]) -> list[str]:
+    """`entry` and every module it imports statically, directly or not, in the order found."""
+    found, pending = [entry], [entry]
+    while pending:
+        name = pending.pop()
+        for target in STATIC_IMPORT.findall(assets[name].body.decode()):
+            imported = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            if imported not in found:
+                found.append(imported)
+                pending.append(imported)
+    return found
+
+
 def page_with_preloads(page: bytes, assets: dict[str, Asset]) -> bytes:
-    """The page with a `modulepreload` link per module, before `</head>`."""
-    links = "".join(
-        f'<link rel="modulepreload" href="/web/{name}">\n'
-        for name in assets
-        if name.endswith(".js")
-    )
-    return page.replace(b"</head>", links.encode() + b"</head>", 1)
+    """The page with a `modulepreload` link per module of its entry's static graph, and the
+    other modules named in `<meta name="later-modules">` (the entry imports them side by side)."""
+    entry = static_graph(ENTRY, assets)
+    later = [f"/web/{name}" for name in assets if name.endswith(".js") and name not in entry]
+    links = "".join(f'<link rel="modulepreload" href="/web/{name}">\n' for name in entry)
+    meta = f'<meta name="later-modules" content="{" ".join(later)}">\n'
+    return page.replace(b"</head>", (links + meta).encode() + b"</head>", 1)
 
 
 def web_router() -> Router:

@@ -75,12 +75,25 @@ async def test_page_and_assets_carry_strict_headers(gateway: Gateway) -> None:
     assert (await gateway.client.get("/web/nothing.js")).status_code == 404
 
 
-async def test_modules_are_preloaded_and_revalidated(gateway: Gateway) -> None:
-    """The page names every module up front (one round trip for the whole module graph), and a
-    reload costs a 304 per file."""
+async def test_the_sign_in_modules_are_preloaded_and_everything_is_revalidated(
+    gateway: Gateway,
+) -> None:
+    """The page preloads the entry's whole static import graph (one round trip) and names the
+    other modules (the signed-in app), which the entry imports side by side later; a reload
+    costs a 304 per file."""
     page = await gateway.client.get("/")
-    preloaded = re.findall(r'<link rel="modulepreload" href="(/web/js/[^"]+)">', page.text)
-    assert sorted(preloaded) == sorted(f"/web/js/{p.name}" for p in (WEB_DIR / "js").glob("*.js"))
+    preloaded = re.findall(r'<link rel="modulepreload" href="/web/(js/[^"]+)">', page.text)
+    assert "js/main.js" in preloaded
+    for name in preloaded:
+        source = (WEB_DIR / name).read_text()
+        imported = re.findall(r"^import .* from '\./([a-z]+\.js)';$", source, re.MULTILINE)
+        assert {f"js/{module}" for module in imported} <= set(preloaded), name
+    listed = re.search(r'<meta name="later-modules" content="([^"]*)">', page.text)
+    assert listed is not None
+    later = [path.removeprefix("/web/") for path in listed.group(1).split()]
+    assert "js/shell.js" in later
+    everything = sorted(f"js/{path.name}" for path in (WEB_DIR / "js").glob("*.js"))
+    assert sorted(preloaded + later) == everything  # each module once, in one list or the other
     for path in ("/", "/web/app.css", "/web/js/main.js"):
         first = await gateway.client.get(path)
         assert first.headers["cache-control"] == "no-cache", path
@@ -92,7 +105,7 @@ async def test_modules_are_preloaded_and_revalidated(gateway: Gateway) -> None:
 
 
 def test_page_loads_are_not_rate_limited() -> None:
-    """A page load is 16 requests: the web app's files never count against the API's limit."""
+    """The web app is 17 files: they never count against the API's limit."""
     settings = settings_from_env({}, rate_limit_per_minute=60.0, rate_limit_burst=5)
     app = Litestar(
         route_handlers=[web_router(), _api_stand_in],

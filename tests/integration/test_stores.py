@@ -190,7 +190,8 @@ async def test_upsert_is_idempotent(catalog: Catalog) -> None:
         # the words of its file name (and tags), `=` for the words it was named by: text search
         "keywords": ["a", "wav", "=a"],
         "concepts": {},
-        "search_version": 2,
+        "sort_text": {"filename": "a.wav"},  # what the file-name sort compares
+        "search_version": 3,
     }
     assert await catalog.get_track("bob", "trk1") is None
     assert await catalog.count_tracks() == 2
@@ -318,11 +319,13 @@ async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog)
     assert [doc["track_id"] for doc in listed] == ["trk1"]  # a listing needs every word
 
     await catalog.tracks.update_one(
-        {"track_id": "trk2"}, {"$unset": {"keywords": "", "concepts": "", "search_version": ""}}
+        {"track_id": "trk2"},
+        {"$unset": {"keywords": "", "concepts": "", "sort_text": "", "search_version": ""}},
     )
-    await catalog.ensure_indexes()  # an older catalog gets its words
+    await catalog.ensure_indexes()  # an older catalog gets its words and sort texts
     again = await catalog.get_track("alice", "trk2")
     assert again is not None
+    assert again["sort_text"] == {"filename": "calm-waves.wav"}
     assert again["keywords"] == [
         *["calm", "waves", "wav", "ambient", "=calm", "=waves"],
         *["~ambient:0.4", "~ambient:0.1", "~calm:0.4", "~calm:0.1"],

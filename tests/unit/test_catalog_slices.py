@@ -21,9 +21,17 @@ def _holds(bounds: dict[str, Any], value: Any) -> bool:
     return all(checks[op](bound) for op, bound in bounds.items())
 
 
-def _walk(axis: Axis, values: list[Any], descending: bool, after: Any | None, seed: int) -> list:
+def _walk(
+    axis: Axis,
+    values: list[Any],
+    descending: bool,
+    after: Any | None,
+    seed: int,
+    *,
+    until: Any | None = None,
+) -> list:
     rng = random.Random(seed)
-    walk = SliceWalk("f", axis, descending=descending, after=after)
+    walk = SliceWalk("f", axis, descending=descending, after=after, until=until)
     read: list[Any] = []
     for _ in range(10_000):
         bounds = walk.condition()["f"]
@@ -52,6 +60,23 @@ def test_slices_read_every_value_once_in_order(column: str, descending: bool) ->
         beyond = [v for v in present if (v < after if descending else v > after)]
         expected = sorted(beyond, reverse=descending)
         assert _walk(axis, values, descending, after, seed) == expected, after
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("column", ["bpm", "created_at", "title", "key"])
+def test_a_remembered_first_slice_holds_that_page_and_the_walk_still_reads_everything(
+    column: str, descending: bool
+) -> None:
+    axis = COLUMNS[column].axis
+    values = TEXTS if axis.text else [*NUMBERS, 1.7e9, 4e9] if column == "created_at" else NUMBERS
+    ordered = sorted((v for v in values if v != ""), reverse=descending)
+    for end in range(len(ordered)):
+        until = SliceWalk("f", axis, descending=descending, after=None).reach(ordered[end])
+        walk = SliceWalk("f", axis, descending=descending, after=None, until=until)
+        first = [v for v in ordered if _holds(walk.condition()["f"], v)]
+        assert first[: end + 1] == ordered[: end + 1], ordered[end]  # the page, in one read
+        for seed in range(3):
+            assert _walk(axis, values, descending, None, seed, until=until) == ordered, until
 
 
 def test_text_lies_on_the_line_in_order() -> None:
