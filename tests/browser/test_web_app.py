@@ -271,6 +271,11 @@ def _delete(page: Page) -> None:
     expect(page.locator("table.tracks")).not_to_contain_text("night-drive")
 
 
+def _checks(requested: list[str]) -> int:
+    """How many of these requests asked the gateway to restore a session."""
+    return sum(url.endswith("/v1/auth/session/refresh") for url in requested)
+
+
 def test_the_web_app_end_to_end(page: Page, up: Up, music: list[Path], output_path: str) -> None:
     shots = Path(output_path)
     shots.mkdir(parents=True, exist_ok=True)
@@ -280,13 +285,19 @@ def test_the_web_app_end_to_end(page: Page, up: Up, music: list[Path], output_pa
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
 
+    refreshes: list[str] = []  # the session checks the page made
+    page.on("request", lambda request: refreshes.append(request.url))
+
     page.goto(url)
     _shot(page, shots, "1-sign-in")
+    assert _checks(refreshes) == 0  # a browser that never signed in shows the form at once
     _sign_in(page, url, credentials)
     # a reload keeps the session: the HttpOnly cookie buys a new in-memory access token
     page.reload()
     expect(page.get_by_role("heading", name="Library")).to_be_visible()
+    assert _checks(refreshes) == 1
     assert page.evaluate("document.cookie") == ""  # nothing readable by scripts
+    assert page.evaluate("Object.values(localStorage)") == ["1"]  # a flag, never a token
 
     _upload(page, music, shots)
     _library(page, shots)
@@ -295,11 +306,13 @@ def test_the_web_app_end_to_end(page: Page, up: Up, music: list[Path], output_pa
     _operations(page, credentials.username, shots)
     _delete(page)
 
-    # signing out ends the session: a reload shows the sign-in form again
+    # signing out ends the session: a reload shows the sign-in form again, without asking
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    asked = _checks(refreshes)
     page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert _checks(refreshes) == asked
     assert problems == []
 
 

@@ -26,7 +26,30 @@ export function user() {
   return current?.user ?? null;
 }
 
+// Whether this browser may hold a session cookie, which is HttpOnly and so out of the page's
+// reach: a page load without this flag shows the sign-in form at once instead of first asking
+// the gateway (a cross-tab lock and a round trip). The flag is no secret, and never a token.
+const SESSION_FLAG = 'tonestream.signed-in';
+
+function mayHaveSession() {
+  try {
+    return localStorage.getItem(SESSION_FLAG) === '1';
+  } catch {
+    return true; // storage unavailable: ask the gateway, as without the flag
+  }
+}
+
+function noteSession(signedIn) {
+  try {
+    if (signedIn) localStorage.setItem(SESSION_FLAG, '1');
+    else localStorage.removeItem(SESSION_FLAG);
+  } catch {
+    // storage unavailable: every page load asks the gateway
+  }
+}
+
 function setSession(session) {
+  if (session) noteSession(true);
   current = session && {
     token: session.access_token,
     expiresAt: Date.now() + session.expires_in * 1000,
@@ -66,6 +89,7 @@ export async function signOut() {
   try {
     await sessionCall('DELETE', '/v1/auth/session');
   } finally {
+    noteSession(false);
     setSession(null);
   }
 }
@@ -86,10 +110,12 @@ function refresh() {
 
 // On page load: turn the session cookie (if any) into an access token.
 export async function restore() {
+  if (!mayHaveSession()) return false;
   try {
     await refresh();
     return true;
-  } catch {
+  } catch (error) {
+    if (error.status === 401) noteSession(false); // no session any more (not a passing failure)
     setSession(null);
     return false;
   }
