@@ -141,9 +141,9 @@ class ScaleLibrary:
                 }
                 documents.append((event.track.track_id, catalog_fields(event) | upload))
             if documents:  # as Catalog.create_track writes them, in one insert per batch
-                await self.catalog.tracks.insert_many(
-                    [upload_document(self.tenant, tid, fields) for tid, fields in documents]
-                )
+                written = [upload_document(self.tenant, tid, fields) for tid, fields in documents]
+                await self.catalog.tracks.insert_many(written)
+                await self.catalog.note_written(self.tenant, written, added=len(written))
                 self.documents += len(documents)
             writes += time.perf_counter() - began
         began = time.perf_counter()

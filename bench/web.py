@@ -34,7 +34,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from bench.gateway import PASSWORD, Client, gateway_stack
 from bench.report import markdown_table, verdict
 from gateway.controllers.web import STATIC_IMPORT
-from stores.catalog import upload_document
+from stores.catalog import Catalog, upload_document
 from stores.catalog_order import COLUMNS
 from tests.browser.conftest import ARGS, chromium_path
 
@@ -204,11 +204,17 @@ async def _fill_library(client: Client, size: int, seed: int) -> str:
             }
         batch.append(upload_document(tenant, uuid.UUID(int=rng.getrandbits(128)).hex, fields))
         if len(batch) >= BATCH:
-            await catalog.tracks.insert_many(batch)
+            await _insert(catalog, tenant, batch)
             batch = []
-    if batch:
-        await catalog.tracks.insert_many(batch)
+    await _insert(catalog, tenant, batch)
     return tenant
+
+
+async def _insert(catalog: Catalog, tenant: str, documents: list[dict[str, Any]]) -> None:
+    """The documents in one insert, as Catalog.create_track writes each (bounds too)."""
+    if documents:
+        await catalog.tracks.insert_many(documents)
+        await catalog.note_written(tenant, documents, added=len(documents))
 
 
 async def _library_pages(client: Client, pages: int) -> dict[str, Any]:

@@ -19,19 +19,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import structlog
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores import text_search
 from stores.catalog_order import (
+    COLUMNS,
     DEFAULT_SORT,
     TrackOrder,
+    bounds_update,
     decode_cursor,
     encode_cursor,
+    first_bounds,
     parse_sort,
     slice_indexes,
     sort_indexes,
@@ -47,10 +51,13 @@ from stores.catalog_queries import (
     search_fields,
     track_query,
 )
-from stores.catalog_slices import SliceWalk
+from stores.catalog_slices import SliceWalk, first_end
 from streams.names import CHAIN_STAGES, FOLLOW_UP_STAGES
 
+log = structlog.get_logger("tonestream.catalog")
+
 TRACKS = "tracks"
+BOUNDS = "sort_bounds"  # per tenant: each sort column's lowest and highest value, track count
 DELETED = "deleted_tracks"  # tombstones: replays must not bring a deleted track back
 INDEXING_STAGE = "indexing"
 INDEXED_STATUS = "indexed"
@@ -165,6 +172,7 @@ class Catalog:
         self.db: AsyncDatabase[Document] = client[db_name]
         self.tracks: AsyncCollection[Document] = self.db[TRACKS]
         self.deleted: AsyncCollection[Document] = self.db[DELETED]
+        self.bounds: AsyncCollection[Document] = self.db[BOUNDS]
         # where a listing's first page ended (list_tracks), by sort and query (the tenant's):
         # the same first page again reads one slice, up to there
         self._first_ends: dict[str, Any] = {}
@@ -212,6 +220,7 @@ class Catalog:
         for name, keys in slice_indexes().items():
             await self._replace_index(name, keys)
         await self._backfill_keywords()
+        await self._backfill_bounds()
 
     async def _replace_index(self, name: str, keys: list[tuple[str, int]]) -> None:
         """Create the index `name` on `keys`, first dropping one of that name on other keys (a
@@ -237,6 +246,30 @@ class Catalog:
             done += (await self.tracks.bulk_write(updates)).modified_count
         return done
 
+    async def _backfill_bounds(self) -> None:
+        """Give a catalog written before the bounds were kept its bounds (once)."""
+        if await self.bounds.find_one({}, projection={"_id": True}) is not None:
+            return
+        projection = {"tenant": True} | {column.fields[0]: True for column in COLUMNS.values()}
+        by_tenant: dict[str, list[Document]] = {}
+        async for document in self.tracks.find(UPLOADED, projection=projection):
+            by_tenant.setdefault(document["tenant"], []).append(document)
+        for tenant, documents in by_tenant.items():
+            await self.note_written(tenant, documents, added=len(documents))
+
+    async def note_written(self, tenant: str, documents: list[Document], added: int = 0) -> None:
+        """Widen the tenant's bounds (BOUNDS) to hold these documents' values; `added` of them
+        are new tracks. The bounds only guide where slices lie (list_tracks reads every value
+        outside them too): a deletion leaves them wider than they need be, and a failed update
+        is logged, not raised, so the write it follows stands alone."""
+        update = bounds_update(documents, added)
+        if update is None:
+            return
+        try:
+            await self.bounds.update_one({"_id": tenant}, update, upsert=True)
+        except PyMongoError as error:
+            log.warning("sort_bounds_not_updated", tenant=tenant, error=str(error))
+
     async def upsert_track(self, tenant: str, track_id: str, fields: Document) -> None:
         """Set `fields` on the track, creating it if needed (tenant and track_id are the key)."""
         key = track_key(tenant, track_id)
@@ -244,6 +277,7 @@ class Catalog:
             stored = await self.tracks.find_one(key, projection=SEARCH_SOURCES) or {}
             fields = fields | search_fields(stored | fields)
         await self.tracks.update_one(key, {"$set": fields | key}, upsert=True)
+        await self.note_written(tenant, [fields])
 
     async def create_track(self, tenant: str, track_id: str, fields: Document) -> str | None:
         """Record a new upload; None, or the id of the tenant's track with the same bytes.
@@ -259,6 +293,7 @@ class Catalog:
             if existing is None:  # deleted meanwhile: try once more
                 return await self.create_track(tenant, track_id, fields)
             return str(existing["track_id"])
+        await self.note_written(tenant, [document], added=1)
         return None
 
     async def find_upload(self, tenant: str, sha256: str) -> Document | None:
@@ -289,7 +324,9 @@ class Catalog:
                 page += await self._read(query, ties_after(order, last), order, wanted)
             after = None if last is None or last.values is None else last.values[0]
             hint = f"{order.name}:{order.descending}:{query}" if last is None else None
-            page += await self._sliced(query, order, after, wanted - len(page), hint)
+            page += await self._sliced(
+                tenant, query, order, after=after, limit=wanted - len(page), hint=hint
+            )
         if len(page) < wanted and not order.column.always_present:
             missing = without_value(order, last)
             by_id = [("track_id", order.direction)]
@@ -316,22 +353,27 @@ class Catalog:
 
     async def _sliced(
         self,
+        tenant: str,
         query: Document,
         order: TrackOrder,
+        *,
         after: Any | None,
         limit: int,
         hint: str | None = None,
     ) -> list[Document]:
         """Up to `limit` tracks with a value for the column, in order, after the value `after`
         (None: from the start), read in slices (stores.catalog_slices); `hint` names a first
-        page, where it ended is remembered."""
-        column = order.column
+        page, where it ended is remembered. The tenant's bounds place the slices where its
+        values lie: a first page not seen before starts at their end, sized for a page."""
+        column, axis = order.column, order.column.axis
+        known = first_bounds(order, await self.bounds.find_one({"_id": tenant}))
+        if known is not None:
+            axis = axis.within(known[0], known[1])
+        until = self._first_ends.get(hint) if hint else None
+        if hint is not None and until is None and known is not None:
+            until = first_end(axis, known, limit, descending=order.descending)
         walk = SliceWalk(
-            column.fields[0],
-            column.axis,
-            descending=order.descending,
-            after=after,
-            until=self._first_ends.get(hint) if hint else None,
+            column.fields[0], axis, descending=order.descending, after=after, until=until
         )
         page: list[Document] = []
         while len(page) < limit:
@@ -439,7 +481,10 @@ class Catalog:
 
     async def delete_track(self, tenant: str, track_id: str) -> bool:
         result = await self.tracks.delete_one(track_key(tenant, track_id))
-        return result.deleted_count == 1
+        if result.deleted_count != 1:
+            return False
+        await self.bounds.update_one({"_id": tenant}, {"$inc": {"count": -1}})
+        return True
 
     # -- duplicates (handlers.fingerprint): both sides of a pair name each other ---------------
     async def set_duplicates(self, tenant: str, track_id: str, others: list[str]) -> None:

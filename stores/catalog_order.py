@@ -135,6 +135,47 @@ def _lookup(document: Document, dotted: str) -> Any:
     return value
 
 
+def sort_values(document: Document) -> dict[str, Any]:
+    """Each column's leading value in the document, where it has one."""
+    found = {}
+    for name, column in COLUMNS.items():
+        values = TrackOrder(name=name, column=column, descending=False).values(document)
+        if values is not None:
+            found[name] = values[0]
+    return found
+
+
+def bounds_update(documents: list[Document], added: int = 0) -> Document | None:
+    """The update of a library's bounds — lowest and highest value per column (`low.<column>`,
+    `high.<column>`) and its number of tracks — for written documents (`added` of them new);
+    None: no change."""
+    low: dict[str, Any] = {}
+    high: dict[str, Any] = {}
+    for document in documents:
+        for name, value in sort_values(document).items():
+            low[name] = min(low.get(name, value), value)
+            high[name] = max(high.get(name, value), value)
+    update: Document = {}
+    if low:
+        update["$min"] = {f"low.{name}": value for name, value in low.items()}
+        update["$max"] = {f"high.{name}": value for name, value in high.items()}
+    if added:
+        update["$inc"] = {"count": added}
+    return update or None
+
+
+def first_bounds(order: TrackOrder, bounds: Document | None) -> tuple[Any, Any, int] | None:
+    """The library's (lowest, highest, count) for the order's column, when they are known."""
+    if not bounds:
+        return None
+    low = (bounds.get("low") or {}).get(order.name)
+    high = (bounds.get("high") or {}).get(order.name)
+    count = bounds.get("count", 0)
+    if low is None or high is None or not isinstance(count, int) or count <= 0:
+        return None
+    return low, high, count
+
+
 def parse_sort(sort: str) -> TrackOrder:
     """`bpm` ascending, `-bpm` descending; InvalidSortError names the sorts there are."""
     column = COLUMNS.get(sort.removeprefix("-"))

@@ -30,16 +30,30 @@ _TEXT_BASE = 128  # the characters of ASCII; all others share its last place
 _TEXT_DIGITS = 7  # 49 bits: as many as a float holds exactly
 
 
+def _common_start(one: str, other: str) -> str:
+    differs = (at for at, (a, b) in enumerate(zip(one, other, strict=False)) if a != b)
+    return one[: next(differs, min(len(one), len(other)))]
+
+
 class Axis(msgspec.Struct, frozen=True):
     """Where a column's values lie: `first` is the first slice's width, `low`/`high` bound the
     values slices are planned over (the first and last slice reach past them); `high_now`:
-    the high end is the present (upload times); `text`: strings, placed by their characters."""
+    the high end is the present (upload times); `text`: strings, placed by their characters
+    after `prefix`, which every value planned over starts with (`within`)."""
 
     first: float
     low: float = 0.0
     high: float = 1.0
     high_now: bool = False
     text: bool = False
+    prefix: str = ""
+
+    def within(self, low: Any, high: Any) -> Axis:
+        """This axis for values from `low` to `high`: text is placed after their common start
+        ("track 000001.flac" to "track 999999.flac" by the characters after "track ")."""
+        if not self.text:
+            return self
+        return msgspec.structs.replace(self, prefix=_common_start(str(low), str(high)))
 
     def top(self) -> float:
         return time.time() if self.high_now else self.high
@@ -47,8 +61,11 @@ class Axis(msgspec.Struct, frozen=True):
     def position(self, value: Any) -> float:
         if not self.text:
             return float(value)
+        text = str(value)
+        if not text.startswith(self.prefix):  # outside the values planned over: an end
+            return 0.0 if text < self.prefix else 1.0
         position, scale = 0.0, 1.0
-        for character in str(value)[:_TEXT_DIGITS]:
+        for character in text[len(self.prefix) :][:_TEXT_DIGITS]:
             scale /= _TEXT_BASE
             position += min(ord(character), _TEXT_BASE - 1) * scale
             if ord(character) >= _TEXT_BASE - 1:
@@ -67,7 +84,7 @@ class Axis(msgspec.Struct, frozen=True):
             position -= digit
         while digits and digits[-1] == 0:
             digits.pop()
-        return "".join(map(chr, digits))
+        return self.prefix + "".join(map(chr, digits))
 
 
 def next_width(
@@ -84,6 +101,32 @@ def next_width(
         return min(2 * last, MAX_WIDEN * read)
     guess = 1.5 * missing * max(spread, least) / found
     return min(max(guess, least), MAX_WIDEN * read)
+
+
+def holding(value: Any, axis: Axis, *, descending: bool) -> Any:
+    """The far bound of a first slice that holds `value`: the value itself ascending (an
+    inclusive bound); descending, one just below it (the lower bound is exclusive): the next
+    float, or the text without its last character."""
+    if not descending:
+        return value
+    return value[:-1] if axis.text else math.nextafter(value, -INF)
+
+
+def first_end(axis: Axis, bounds: tuple[Any, Any, int], wanted: int, *, descending: bool) -> Any:
+    """Where a first page's first slice may end, knowing the library's lowest and highest value
+    of the column and how many tracks it has (`bounds`): wide enough for `wanted` tracks at
+    their mean density, with a margin, from the end the walk starts at (the whole column when
+    that reaches past the other end)."""
+    low, high, count = bounds
+    start, stop = axis.position(low), axis.position(high)
+    width = 1.5 * wanted * (stop - start) / max(count, 1)
+    if descending:
+        return (
+            axis.value(stop - width)
+            if stop - width > start
+            else holding(low, axis, descending=True)
+        )
+    return axis.value(start + width) if start + width < stop else high
 
 
 class SliceWalk:
@@ -142,12 +185,8 @@ class SliceWalk:
         return {self.field: bounds}
 
     def reach(self, value: Any) -> Any:
-        """The far bound of a first slice that holds `value` (a later walk's `until`): the value
-        itself ascending (an inclusive bound); descending, one just below it (the lower bound
-        is exclusive): the next float, or the text without its last character."""
-        if not self.descending:
-            return value
-        return value[:-1] if self.axis.text else math.nextafter(value, -INF)
+        """The far bound of a first slice that holds `value` (a later walk's `until`)."""
+        return holding(value, self.axis, descending=self.descending)
 
     def advance(self, found: int, missing: int, spread: tuple[Any, Any] | None) -> None:
         """On to the next slice: `found` tracks read so far, from `spread[0]` to `spread[1]`."""

@@ -161,6 +161,37 @@ async def test_an_index_of_an_older_sort_is_rebuilt_on_the_new_field(catalog: Ca
     ]
 
 
+async def test_the_library_bounds_follow_writes_and_are_rebuilt_when_missing(
+    catalog: Catalog,
+) -> None:
+    documents = _documents("alice", 12, seed=5)
+    await _insert(catalog, "alice", documents)
+    bpms = [doc["features"]["tempo_bpm"] for doc in documents if "features" in doc]
+    names = [_alphabetical(doc["filename"]) for doc in documents]
+    bounds = await catalog.bounds.find_one({"_id": "alice"})
+    assert bounds is not None
+    assert bounds["count"] == 12
+    assert (bounds["low"]["bpm"], bounds["high"]["bpm"]) == (min(bpms), max(bpms))
+    assert (bounds["low"]["filename"], bounds["high"]["filename"]) == (min(names), max(names))
+
+    faster = {"features": {"tempo_bpm": 300.0}}
+    await catalog.upsert_track("alice", documents[0]["track_id"], faster)
+    assert await catalog.delete_track("alice", documents[1]["track_id"])
+    bounds = await catalog.bounds.find_one({"_id": "alice"})
+    assert bounds is not None
+    assert (bounds["high"]["bpm"], bounds["count"]) == (300.0, 11)
+
+    await catalog.bounds.delete_many({})  # a catalog from before the bounds
+    await catalog.ensure_indexes()
+    rebuilt = await catalog.bounds.find_one({"_id": "alice"})
+    assert rebuilt is not None
+    assert (rebuilt["high"]["bpm"], rebuilt["count"]) == (300.0, 11)
+    documents[0]["features"] = {"tempo_bpm": 300.0}
+    remaining = [doc for doc in documents if doc is not documents[1]]
+    for sort in ("-bpm", "bpm"):  # first pages planned from the rebuilt bounds
+        assert await _pages(catalog, "alice", sort, 5) == _expected(remaining, sort)
+
+
 async def test_every_sort_pages_through_all_tracks_in_order(catalog: Catalog) -> None:
     documents = _documents("alice", 40, seed=7)
     await _insert(catalog, "alice", documents)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stores.catalog_order import COLUMNS
-from stores.catalog_slices import Axis, SliceWalk
+from stores.catalog_slices import Axis, SliceWalk, first_end
 
 
 def _holds(bounds: dict[str, Any], value: Any) -> bool:
@@ -86,3 +86,60 @@ def test_text_lies_on_the_line_in_order() -> None:
     assert positions == sorted(positions)
     for text in ordered:
         assert axis.value(axis.position(text)) <= text  # the least string at its place
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("column", ["bpm", "created_at", "title"])
+def test_a_first_slice_from_the_bounds_holds_about_a_page(column: str, descending: bool) -> None:
+    """Spread evenly, the values of the first slice planned from the library's lowest and highest
+    value and its size number between one and two pages; the walk still reads them all."""
+    rng = random.Random(3)
+    axis = COLUMNS[column].axis
+    if axis.text:
+        values = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=5)) for _ in range(2000)]
+    else:
+        start = 1.7e9 if column == "created_at" else 70.0
+        values = [start + rng.uniform(0, 110) for _ in range(2000)]
+    ordered = sorted(values, reverse=descending)
+    until = first_end(axis, (min(values), max(values), len(values)), 50, descending=descending)
+    walk = SliceWalk("f", axis, descending=descending, after=None, until=until)
+    first = [v for v in ordered if _holds(walk.condition()["f"], v)]
+    assert first == ordered[: len(first)]
+    assert 50 <= len(first) <= 150, len(first)
+    assert _walk(axis, values, descending, None, 0, until=until) == ordered
+
+
+def test_a_first_slice_from_the_bounds_of_a_small_library_holds_all_of_it() -> None:
+    axis = COLUMNS["bpm"].axis
+    for descending in (False, True):
+        until = first_end(axis, (90.0, 120.0, 3), 50, descending=descending)
+        walk = SliceWalk("f", axis, descending=descending, after=None, until=until)
+        assert all(_holds(walk.condition()["f"], v) for v in (90.0, 100.0, 120.0))
+
+
+def test_an_axis_within_shared_starts_still_reads_every_value_once_in_order() -> None:
+    """Placed after the bounds' common start ("track "), text outside them (bounds gone stale)
+    is still read, once, in order."""
+    axis = COLUMNS["filename"].axis.within("track 000100.flac", "track 999000.flac")
+    assert axis.prefix == "track "
+    inside = [f"track {number:06d}.flac" for number in range(100, 999_000, 7919)]
+    values = [*inside, "", "a", "track", "tracj z", "track ", "trackz", "zz", "日本"]
+    present = [v for v in values if v != ""]
+    for descending in (False, True):
+        for seed in range(5):
+            read = _walk(axis, values, descending, None, seed)
+            assert read == sorted(present, reverse=descending)
+
+
+def test_a_first_slice_of_text_with_a_shared_start_holds_a_page_and_little_more() -> None:
+    """Digits fill 10 of a character's 128 places, so a first slice planned at the mean density
+    holds several pages: still a small part of the library, not most of it."""
+    rng = random.Random(4)
+    values = [f"track {rng.randrange(10**6):06d}.flac" for _ in range(5000)]
+    bounds = (min(values), max(values), len(values))
+    for descending in (False, True):
+        axis = COLUMNS["filename"].axis.within(bounds[0], bounds[1])
+        until = first_end(axis, bounds, 50, descending=descending)
+        walk = SliceWalk("f", axis, descending=descending, after=None, until=until)
+        first = [v for v in values if _holds(walk.condition()["f"], v)]
+        assert 50 <= len(first) <= len(values) // 8, (descending, len(first))
