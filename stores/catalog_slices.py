@@ -149,7 +149,7 @@ class SliceWalk:
         until: Any | None = None,
     ) -> None:
         """`until`: where the first slice ends, when known (`reach` of where this page ended
-        last time)."""
+        last time, or `first_end` of the library's bounds)."""
         self.field, self.axis, self.descending = field, axis, descending
         if after is not None:
             self._origin = axis.position(after)
