@@ -17,6 +17,7 @@ Deleted tracks are remembered (tombstones) so late or replayed events never re-c
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -207,8 +208,9 @@ class Catalog:
         await self.tracks.create_index(
             [("tenant", ASCENDING), ("keywords", ASCENDING)], name="tenant_keywords"
         )
+        existing = await self.tracks.index_information()
         for name, keys in sort_indexes().items():
-            await self._replace_index(name, keys)
+            await self._replace_index(existing, name, keys)
         # the repair sweep (unfinished_tracks): the few unfinished tracks, not all of them
         await self.tracks.create_index(
             [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
@@ -218,15 +220,18 @@ class Catalog:
         # planner prefers the tenant's own
         await self.tracks.create_index([("created_at", DESCENDING)], name="created")
         for name, keys in slice_indexes().items():
-            await self._replace_index(name, keys)
+            await self._replace_index(existing, name, keys)
         await self._backfill_keywords()
         await self._backfill_bounds()
 
-    async def _replace_index(self, name: str, keys: list[tuple[str, int]]) -> None:
-        """Create the index `name` on `keys`, first dropping one of that name on other keys (a
-        sort whose fields changed: text sorts moved to `sort_text`)."""
-        existing = (await self.tracks.index_information()).get(name)
-        if existing is not None and [tuple(key) for key in existing["key"]] != keys:
+    async def _replace_index(
+        self, existing: Mapping[str, Any], name: str, keys: list[tuple[str, int]]
+    ) -> None:
+        """Create the index `name` on `keys`, first dropping one of that name on other keys
+        among the `existing` ones (a sort whose fields changed: text sorts moved to
+        `sort_text`)."""
+        held = existing.get(name)
+        if held is not None and [tuple(key) for key in held["key"]] != keys:
             await self.tracks.drop_index(name)
         await self.tracks.create_index(keys, name=name)
 
@@ -251,11 +256,15 @@ class Catalog:
         if await self.bounds.find_one({}, projection={"_id": True}) is not None:
             return
         projection = {"tenant": True} | {column.fields[0]: True for column in COLUMNS.values()}
-        by_tenant: dict[str, list[Document]] = {}
+        pending: dict[str, list[Document]] = {}  # by tenant, written in batches
         async for document in self.tracks.find(UPLOADED, projection=projection):
-            by_tenant.setdefault(document["tenant"], []).append(document)
-        for tenant, documents in by_tenant.items():
-            await self.note_written(tenant, documents, added=len(documents))
+            batch = pending.setdefault(document["tenant"], [])
+            batch.append(document)
+            if len(batch) >= BACKFILL_BATCH:
+                await self.note_written(document["tenant"], batch, added=len(batch))
+                batch.clear()
+        for tenant, batch in pending.items():
+            await self.note_written(tenant, batch, added=len(batch))
 
     async def note_written(self, tenant: str, documents: list[Document], added: int = 0) -> None:
         """Widen the tenant's bounds (BOUNDS) to hold these documents' values; `added` of them
@@ -366,12 +375,14 @@ class Catalog:
         page, where it ended is remembered. The tenant's bounds place the slices where its
         values lie: a first page not seen before starts at their end, sized for a page."""
         column, axis = order.column, order.column.axis
-        known = first_bounds(order, await self.bounds.find_one({"_id": tenant}))
-        if known is not None:
-            axis = axis.within(known[0], known[1])
         until = self._first_ends.get(hint) if hint else None
-        if hint is not None and until is None and known is not None:
-            until = first_end(axis, known, limit, descending=order.descending)
+        first_unseen = hint is not None and until is None
+        if axis.text or first_unseen:  # what the bounds change: text's places, where to start
+            known = first_bounds(order, await self.bounds.find_one({"_id": tenant}))
+            if known is not None:
+                axis = axis.within(known[0], known[1])
+                if first_unseen:
+                    until = first_end(axis, known, limit, descending=order.descending)
         walk = SliceWalk(
             column.fields[0], axis, descending=order.descending, after=after, until=until
         )
@@ -483,7 +494,7 @@ class Catalog:
         result = await self.tracks.delete_one(track_key(tenant, track_id))
         if result.deleted_count != 1:
             return False
-        await self.bounds.update_one({"_id": tenant}, {"$inc": {"count": -1}})
+        await self.note_written(tenant, [], added=-1)
         return True
 
     # -- duplicates (handlers.fingerprint): both sides of a pair name each other ---------------

@@ -79,8 +79,9 @@ def sort_texts(document: Document) -> Document:
     folded = {}
     for name, source in TEXT_SOURCES.items():
         value = _lookup(document, source)
-        if isinstance(value, str) and sort_text(value):
-            folded[name] = sort_text(value)
+        text = sort_text(value) if isinstance(value, str) else ""
+        if text:
+            folded[name] = text
     return folded
 
 
