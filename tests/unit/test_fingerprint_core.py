@@ -98,6 +98,7 @@ def _vote(
     parts: list[tuple[np.ndarray, ...]],
     min_ratio: float = core.MIN_RATIO,
     min_coverage: float = core.MIN_COVERAGE,
+    min_lead: float = core.MIN_LEAD,
 ) -> list[core.Match]:
     h, k, t = (np.concatenate(column) for column in zip(*parts, strict=True))
     hashes, times = clip
@@ -109,6 +110,7 @@ def _vote(
         t.astype(np.int32),
         min_ratio=min_ratio,
         min_coverage=min_coverage,
+        min_lead=min_lead,
     )
 
 
@@ -138,3 +140,29 @@ def test_behind_a_best_track_that_fails_nothing_is_reported() -> None:
     assert _vote(clip, [passage, spread, *others]) == []
     assert [m.track for m in _vote(clip, [spread, *others])] == [1]
     assert _vote(clip, [passage, spread, *others], min_coverage=0.0)[0].track == 0
+
+
+def test_a_loop_shared_at_every_bar_is_no_match_but_a_recording_leads_its_repeats() -> None:
+    rng = np.random.default_rng(7)
+    clip = _synthetic_clip(rng)
+    others = [_sharing(clip, t, rng.choice(600, 10, replace=False), 300) for t in range(1, 13)]
+    bar = 86  # two seconds: within the span where a loop's repeats are looked for
+    assert core.RIVAL_FRAMES < bar <= core.RIVAL_MAX_FRAMES
+
+    def track_0(best: int, again: int, apart: int) -> list[tuple[np.ndarray, ...]]:
+        picks = rng.permutation(600)
+        return [
+            _sharing(clip, 0, picks[:best], 1000),
+            _sharing(clip, 0, picks[best : best + again], 1000 + apart),
+        ]
+
+    # the same drum loop in another piece: nearly as many hits one bar later
+    assert _vote(clip, [*track_0(60, 50, bar), *others]) == []
+    assert _vote(clip, [*track_0(60, 50, bar), *others], min_lead=1.0)[0].track == 0
+    # the recording itself: its offset leads the repeat by MIN_LEAD ...
+    leading = _vote(clip, [*track_0(70, 50, bar), *others])[0]
+    assert abs(leading.offset_s - 1000 * core.FRAME_S) < 0.01
+    # ... or holds a REPEAT_SHARE of the clip's peaks where the passage repeats strictly
+    assert _vote(clip, [*track_0(130, 120, bar), *others])[0].track == 0
+    # agreement further away than a bar is another passage, no rival
+    assert _vote(clip, [*track_0(60, 50, core.RIVAL_MAX_FRAMES + 20), *others])[0].track == 0
