@@ -194,6 +194,12 @@ def excerpts(hashes: core.Hashes, times: core.Times) -> list[tuple[int, core.Has
     return found
 
 
+def names_another(track_id: str, matches: list[Identified]) -> bool:
+    """Whether an excerpt of `track_id` found any other track. When it did not, no track can be
+    a duplicate (`duplicate_group` needs every excerpt to find it): the rest need no lookup."""
+    return any(match.track_id != track_id for match in matches)
+
+
 def duplicate_group(track_id: str, starts: list[int], found: list[list[Identified]]) -> list[str]:
     """Other tracks holding the same recording as `track_id`, from what each excerpt found.
 
@@ -303,7 +309,11 @@ class FingerprintIndex:
     ) -> list[str]:
         """Other tracks of `tenant` holding the same recording (see `duplicate_group`)."""
         parts = excerpts(hashes, times)
-        found = [self.identify(tenant, h, t, limit=10) for _, h, t in parts]
+        found: list[list[Identified]] = []
+        for _, h, t in parts:
+            found.append(self.identify(tenant, h, t, limit=10))
+            if not names_another(track_id, found[-1]):
+                return []
         return duplicate_group(track_id, [start for start, _, _ in parts], found)
 
     def size_bytes(self) -> int:

@@ -24,6 +24,7 @@ from stores.fingerprints import (
     duplicate_group,
     excerpts,
     identified,
+    names_another,
     probe,
     window_points,
 )
@@ -122,7 +123,11 @@ class ServerFingerprints:
         self, tenant: str, track_id: str, hashes: core.Hashes, times: core.Times
     ) -> list[str]:
         parts = excerpts(hashes, times)
-        found = [await self.identify(tenant, h, t, limit=10) for _, h, t in parts]
+        found: list[list[Identified]] = []
+        for _, h, t in parts:
+            found.append(await self.identify(tenant, h, t, limit=10))
+            if not names_another(track_id, found[-1]):
+                return []
         return duplicate_group(track_id, [start for start, _, _ in parts], found)
 
     async def count(self, tenant: str, track_id: str | None = None) -> int:
