@@ -147,6 +147,9 @@ async def measure_ingest(work: Path, tracks: int, seconds: float) -> dict[str, A
         # with every core ours is about cpu_s / cores
         "cpu_s_per_audio_min": round(probe.cpu_s / (audio_s / 60), 3),
         "x_realtime_cpu": round(audio_s / (probe.cpu_s / cores), 1) if probe.cpu_s else 0.0,
+        "cpu_s_per_audio_min_by_process": {
+            name: round(cpu / (audio_s / 60), 3) for name, cpu in probe.cpu_s_by_process.items()
+        },
         "decode_features": await measure_stage_cpu(paths, seconds),
     }
 

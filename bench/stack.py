@@ -42,14 +42,15 @@ async def embedded_stack(data: Path) -> AsyncIterator[Stack]:
 
 @dataclass
 class ProcessProbe:
-    """Samples RSS of this process and its children; CPU time of the whole tree."""
+    """Samples RSS of this process and its children; CPU time of each process in the tree."""
 
     interval_s: float = 0.1
     peak_rss: dict[str, int] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
-    _cpu_start: float = 0.0
+    _cpu_start: dict[str, float] = field(default_factory=dict)
     _wall_start: float = 0.0
     cpu_s: float = 0.0
+    cpu_s_by_process: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
 
     def _tree(self) -> list[psutil.Process]:
@@ -69,13 +70,14 @@ class ProcessProbe:
         peaks = [rss for name, rss in self.peak_rss.items() if name.startswith(prefix)]
         return round(max(peaks, default=0) / 2**20)
 
-    def _cpu(self) -> float:
-        total = 0.0
+    def _cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each process in the tree, by label."""
+        spent = {}
         for proc in self._tree():
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                total += times.user + times.system
-        return total
+                spent[self._label(proc)] = times.user + times.system
+        return spent
 
     async def _sample(self) -> None:
         while True:
@@ -92,7 +94,10 @@ class ProcessProbe:
         self._task = asyncio.create_task(self._sample())
 
     async def stop(self) -> None:
-        self.cpu_s = self._cpu() - self._cpu_start
+        # a process started since start() counts from zero; one that ended is not counted
+        spent = {name: cpu - self._cpu_start.get(name, 0.0) for name, cpu in self._cpu().items()}
+        self.cpu_s_by_process = dict(sorted(spent.items(), key=lambda item: -item[1]))
+        self.cpu_s = sum(spent.values())
         self.wall_s = time.perf_counter() - self._wall_start
         if self._task:
             self._task.cancel()
