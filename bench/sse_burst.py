@@ -3,11 +3,11 @@
 In `tonestream up` one event loop serves the gateway, the stage runners and every SSE stream, so
 a search that computed on it would freeze every progress bar. Here a thread with its own event
 loop and NATS connection publishes a progress event every PUBLISH_EVERY_S (so the publishing
-does not depend on the loop under test), an SSE client of the gateway's `/v1/events` stamps
-each arrival, and bursts of BURST concurrent `POST /v1/search` (similar-to-track, every third
-filtered by tempo) go through the gateway's HTTP API from a client process of their own. The
-largest gap between arrivals while a burst runs — from its start to its end — is the stall a
-listener would see.
+does not depend on the loop under test), an SSE client of the gateway's `/v1/events` in a
+process of its own stamps each arrival, and bursts of BURST concurrent `POST /v1/search`
+(similar-to-track, every third filtered by tempo) go through the gateway's HTTP API from a
+client process of their own. The largest gap between arrivals while a burst runs — from its
+start to its end — is the stall a listener would see.
 bench/scale.py reports it against the 100-ms target; tests/gateway asserts that events keep
 arriving during a burst.
 """
@@ -20,7 +20,6 @@ import itertools
 import json
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,11 +99,13 @@ class _Ticker(threading.Thread):
             await nc.close()
 
 
-async def _arrivals(
-    url: httpx.URL, headers: dict[str, str], times: list[float], ready: asyncio.Event
-) -> None:
-    """Stamps each SSE event's arrival; a client of its own, so the burst has every connection
-    of the other one."""
+# the SSE client runs in a process of its own too, as a listener's browser does: in the gateway's
+# process its reads would wait behind the burst on the loop under test. It prints each event's
+# arrival time (time.perf_counter is CLOCK_MONOTONIC, one clock for every process).
+_SSE_CLIENT = """
+import asyncio, json, sys, time, httpx
+url, headers = json.loads(sys.stdin.readline())
+async def main():
     async with (
         httpx.AsyncClient(base_url=url, timeout=None) as client,
         client.stream("GET", "/v1/events", headers=headers) as response,
@@ -112,8 +113,33 @@ async def _arrivals(
         response.raise_for_status()
         async for line in response.aiter_lines():
             if line.startswith("data:"):
-                times.append(time.perf_counter())
-                ready.set()
+                print(time.perf_counter(), flush=True)
+asyncio.run(main())
+"""
+
+
+async def _arrivals(
+    url: str, headers: dict[str, str], times: list[float], ready: asyncio.Event
+) -> None:
+    """Stamps each SSE event's arrival, in a client process of its own, until cancelled."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _SSE_CLIENT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdin, stdout = process.stdin, process.stdout
+    assert stdin is not None
+    assert stdout is not None
+    try:
+        stdin.write(json.dumps([url, headers]).encode() + b"\n")
+        stdin.close()
+        async for line in stdout:
+            times.append(float(line))
+            ready.set()
+        raise RuntimeError(f"the SSE client ended (exit {await process.wait()})")
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 # the burst's client runs in a process of its own: the gateway's loop should serve requests,
@@ -183,13 +209,20 @@ async def sse_during_bursts(
     rng = np.random.default_rng(seed)
     times: list[float] = []
     ready = asyncio.Event()
-    reader = asyncio.create_task(_arrivals(client.base_url, headers, times, ready))
+    reader = asyncio.create_task(_arrivals(str(client.base_url), headers, times, ready))
     ticker = _Ticker(nats_url, tenant)
     ticker.start()
     windows: list[BurstWindow] = []
     statuses: Counter[int] = Counter()
     try:
-        await asyncio.wait_for(ready.wait(), timeout=60)  # subscribed: events arrive
+        # subscribed: events arrive (or the reader failed: its error, not a timeout)
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait([reader, waiting], timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if reader.done():
+            await reader
+        if not ready.is_set():
+            raise TimeoutError("no SSE event arrived within 60 s")
         while sum(w.ended - w.began for w in windows) < min_burst_s:
             bodies = [
                 _body(
