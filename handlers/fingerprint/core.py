@@ -289,22 +289,22 @@ def rank(
         # yields many pairs from each of its peaks; the same recording agrees peak after peak
         hits = int(np.unique(clip_peak[near]).size)
         coverage = np.unique(clip_time[near] // _BLOCK).size / n_blocks
-        rival = _rival_hits(
-            key, clip_peak, keys, smoothed, track_keys=(t * width, (t + 1) * width), centre=centre
-        )
-        scored.append((hits, coverage, t, float(np.mean(offset[near])), rival))
+        scored.append((hits, coverage, t, float(np.mean(offset[near])), centre))
     scored.sort(reverse=True)
     # the chance level of this clip: what the other candidate tracks reach on their best offset
     # (their median, so that a few other copies of the recording do not raise it)
     others = [s[0] for s in scored[1:]]
     chance = float(np.median(others)) if len(others) >= CHANCE_TRACKS else 0.0
     matches = []
-    for hits, coverage, t, frames, rival in scored[:limit]:
+    for hits, coverage, t, frames, centre in scored[:limit]:
         # the leading candidates that clear the bar, best first: when the best fails, a track
         # behind it is no answer either
         if hits < max(min_hits, min_share * n_query, min_ratio * chance) or coverage < min_coverage:
             break
-        if hits < min_lead * rival and hits < repeat_share * n_query:
+        # its repeats are counted only here: for the one or two tracks that get this far
+        if hits < repeat_share * n_query and hits < min_lead * _rival_hits(
+            key, clip_peak, keys, smoothed, track_keys=(t * width, (t + 1) * width), centre=centre
+        ):
             break
         matches.append(
             Match(
