@@ -12,8 +12,9 @@ filtered field has a payload index.
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,16 +73,31 @@ class Range:
 Condition = Match | Range
 
 
+class NotIndexedError(LookupError):
+    """Tracks a search was to be like have no point (not indexed yet, or not the tenant's)."""
+
+    def __init__(self, track_ids: Sequence[str]) -> None:
+        super().__init__(list(track_ids))
+        self.track_ids = list(track_ids)
+
+
+class MissingPointsError(LookupError):
+    """A backend's answer: these point ids, named by a query's `like`, do not exist."""
+
+
 @dataclass(frozen=True, slots=True)
 class Search:
     """One search of VectorIndex.search_many: the `k` nearest by `vector_name` passing
-    `filters` (see build_conditions), without the excluded tracks."""
+    `filters` (see build_conditions), without the excluded tracks. With `like` (track ids) the
+    query is their stored vectors' mean instead of `vector` (left empty), looked up by the
+    backend in the same request; they are excluded too."""
 
     vector_name: str
     vector: list[float]
     k: int
     filters: dict[str, Any] | None = None
     exclude_track_id: str | Sequence[str] | None = None
+    like: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +138,30 @@ HIT_FIELDS = ["tenant", "track_id"]
 
 @dataclass(frozen=True, slots=True)
 class Nearest:
-    """One nearest-neighbour query in a batch (VectorBackend.query_many)."""
+    """One nearest-neighbour query in a batch (VectorBackend.query_many); with `like` (point
+    ids) the query is the mean of those points' `vector_name` vectors, not `vector`."""
 
     vector_name: str
     vector: list[float]
     conditions: list[Condition]
     limit: int
+    like: tuple[str, ...] = ()
+
+
+def like_vector(query: Nearest, records: Iterable[Any]) -> list[float]:
+    """The unit-length mean of the query's `like` points' vectors (cosine neighbours of several
+    tracks at once), from a backend's records of them (each with an `id` and named vectors,
+    `vector`); MissingPointsError names the points without one."""
+    stored: dict[str, dict[str, list[float]]] = {
+        str(record.id): record.vector or {} for record in records
+    }
+    missing = [pid for pid in query.like if query.vector_name not in stored.get(pid, {})]
+    if missing:
+        raise MissingPointsError(missing)
+    vectors = [stored[pid][query.vector_name] for pid in query.like]
+    total = [sum(values) for values in zip(*vectors, strict=True)]
+    norm = math.sqrt(sum(x * x for x in total)) or 1.0
+    return [x / norm for x in total]
 
 
 StoredPoint = tuple[dict[str, list[float]], dict[str, Any]]
@@ -155,7 +189,8 @@ class VectorBackend(Protocol):
         self, name: str, queries: list[Nearest]
     ) -> list[list[tuple[float, dict[str, Any]]]]:
         """For each query, (score, HIT_FIELDS payload) of its `limit` nearest points passing
-        every condition, best first — all in one request."""
+        every condition, best first — all in one request. Raises MissingPointsError (the ids)
+        when points a query is `like` do not exist."""
 
     async def optimize(self) -> None:
         """Build what writes left unindexed (HNSW graphs); a no-op for a server, which does it."""
@@ -284,11 +319,25 @@ class VectorIndex:
         search = Search(vector_name, vector, k, filters=filters, exclude_track_id=exclude_track_id)
         return (await self.search_many(tenant, [search]))[0]
 
+    async def search_like(
+        self,
+        tenant: str,
+        track_ids: Sequence[str],
+        k: int,
+        *,
+        filters: dict[str, Any] | None = None,
+    ) -> list[VectorHit]:
+        """The `k` nearest of the tenant's points to the tracks' mean `audio` vector (not the
+        tracks themselves), read and searched in one request. Raises NotIndexedError."""
+        search = Search(AUDIO, [], k, filters=filters, like=track_ids)
+        return (await self.search_many(tenant, [search]))[0]
+
     async def search_many(self, tenant: str, searches: Sequence[Search]) -> list[list[VectorHit]]:
         """Several searches (say, a fused search's inputs) in one request to the backend: with
         Edge one round trip to its process and one planned batch over the segments."""
         queries: list[Nearest] = []
         excluded: list[set[str]] = []
+        named: dict[str, str] = {}  # point id → track id, of the tracks searches are like
         for search in searches:
             if search.vector_name not in VECTOR_DIMS:
                 raise ValueError(
@@ -296,13 +345,21 @@ class VectorIndex:
                 )
             exclude = search.exclude_track_id
             excluded.append({exclude} if isinstance(exclude, str) else set(exclude or ()))
+            excluded[-1].update(search.like)
+            like = tuple(point_id(tenant, track_id) for track_id in search.like)
+            named.update(zip(like, search.like, strict=True))
             conditions = build_conditions(search.filters)
             limit = search.k + len(excluded[-1])
-            queries.append(Nearest(search.vector_name, search.vector, conditions, limit))
+            queries.append(Nearest(search.vector_name, search.vector, conditions, limit, like))
         name = self.collection(tenant)
         if not searches or not await self._exists(name):
+            if named:
+                raise NotIndexedError(list(named.values()))
             return [[] for _ in searches]
-        found = await self.backend.query_many(name, queries)
+        try:
+            found = await self.backend.query_many(name, queries)
+        except MissingPointsError as missing:
+            raise NotIndexedError([named[pid] for pid in missing.args[0]]) from None
         return [
             [
                 VectorHit(track_id=str(payload.get("track_id", "")), score=score, payload=payload)

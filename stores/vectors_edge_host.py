@@ -25,6 +25,7 @@ from stores.vectors import (
     Nearest,
     Point,
     StoredPoint,
+    like_vector,
 )
 
 CONFIG_FILE = "edge_config.json"  # written by Edge into every shard directory
@@ -142,18 +143,28 @@ def count(name: str) -> int:
     return _shard(name).count(edge.CountRequest(exact=True))
 
 
+def _like(shard: edge.EdgeShard, query: Nearest) -> list[float]:
+    """The mean of the `like` points' vectors (stores.vectors.like_vector)."""
+    records = shard.retrieve(list(query.like), with_payload=False, with_vector=[query.vector_name])
+    return like_vector(query, records)
+
+
 def query_many(name: str, queries: list[Nearest]) -> list[list[tuple[float, dict[str, Any]]]]:
-    """One planned batch (Edge's query_batch: the queries share a pass over the segments)."""
+    """One planned batch (Edge's query_batch: the queries share a pass over the segments);
+    the vectors of queries `like` stored points are read first, in this same request."""
+    shard = _shard(name)
     requests = [
         edge.QueryRequest(
             limit=query.limit,
-            query=edge.Query.Nearest(query.vector, using=query.vector_name),
+            query=edge.Query.Nearest(
+                _like(shard, query) if query.like else query.vector, using=query.vector_name
+            ),
             filter=to_filter(query.conditions),
             with_payload=HIT_FIELDS,
         )
         for query in queries
     ]
-    batch = _shard(name).query_batch(edge.QueryBatchRequest(requests))
+    batch = shard.query_batch(edge.QueryBatchRequest(requests))
     return [[(point.score, point.payload or {}) for point in points] for points in batch]
 
 

@@ -20,6 +20,7 @@ from stores.vectors import (
     Nearest,
     Point,
     StoredPoint,
+    like_vector,
 )
 
 _SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "float": models.PayloadSchemaType.FLOAT}
@@ -106,7 +107,7 @@ class ServerBackend:
     ) -> list[list[tuple[float, dict[str, Any]]]]:
         requests = [
             models.QueryRequest(
-                query=query.vector,
+                query=await self._like(name, query) if query.like else query.vector,
                 using=query.vector_name,
                 filter=to_filter(query.conditions),
                 limit=query.limit,
@@ -119,6 +120,13 @@ class ServerBackend:
             [(point.score, point.payload or {}) for point in response.points]
             for response in responses
         ]
+
+    async def _like(self, name: str, query: Nearest) -> list[float]:
+        """The mean of the `like` points' vectors (stores.vectors.like_vector)."""
+        records = await self.client.retrieve(
+            name, list(query.like), with_payload=False, with_vectors=[query.vector_name]
+        )
+        return like_vector(query, records)
 
     async def optimize(self) -> None:
         """The server's own optimizers index in the background."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from schemas.api import SearchFilters, SearchHit, SearchInput, SearchRequest, Se
 from schemas.queries import AudioQuery, QueryVector, SemanticQuery
 from stores.catalog_queries import keywords
 from stores.text_search import parse
-from stores.vectors import AUDIO, SEMANTIC
+from stores.vectors import AUDIO, SEMANTIC, NotIndexedError
 from streams.names import query_blob_key
 from streams.query import request_audio_vector, request_semantic_vector
 
@@ -74,7 +73,6 @@ class SearchEngine:
         vector: list[float],
         depth: int,
         filters: SearchFilters,
-        exclude: list[str] | None = None,
     ) -> list[tuple[str, float]]:
         hits = await self.services.vectors.search(
             self.tenant,
@@ -82,26 +80,17 @@ class SearchEngine:
             vector,
             depth,
             filters=msgspec.structs.asdict(filters),
-            exclude_track_id=exclude,
         )
         return [(hit.track_id, hit.score) for hit in hits]
 
-    async def track_vector(self, track_ids: list[str]) -> list[float]:
-        """Mean of the tracks' audio vectors; 404 for an id that is not the tenant's."""
-        total: list[float] | None = None
+    async def _not_indexed(self, track_ids: list[str]) -> ClientException:
+        """404 for a track id that is not the tenant's, 409 for one not indexed yet."""
         for track_id in track_ids:
-            stored = await self.services.vectors.get(self.tenant, track_id)
-            if stored is None:
-                if await self.services.catalog.get_uploaded_track(self.tenant, track_id) is None:
-                    raise NotFoundException(detail=f"no track {track_id}")
-                raise ConflictError(
-                    detail=f"track {track_id} is not indexed yet; try again when it is",
-                )
-            vector = stored[0][AUDIO]
-            total = vector if total is None else [a + b for a, b in zip(total, vector, strict=True)]
-        assert total is not None
-        norm = math.sqrt(sum(x * x for x in total)) or 1.0
-        return [x / norm for x in total]
+            if await self.services.catalog.get_uploaded_track(self.tenant, track_id) is None:
+                return NotFoundException(detail=f"no track {track_id}")
+        return ConflictError(
+            detail=f"track {', '.join(track_ids)} is not indexed yet; try again when it is"
+        )
 
     async def _with_parked_blob(
         self, data: bytes, ask: Callable[[str], Awaitable[QueryVector]]
@@ -172,10 +161,13 @@ class SearchEngine:
     async def _tracks_ranking(
         self, track_ids: list[str], depth: int, filters: SearchFilters, out: _Rankings
     ) -> None:
-        vector = await self.track_vector(track_ids)
-        self._record(
-            out, "tracks", await self._nearest(AUDIO, vector, depth, filters, exclude=track_ids)
-        )
+        try:
+            hits = await self.services.vectors.search_like(
+                self.tenant, track_ids, depth, filters=msgspec.structs.asdict(filters)
+            )
+        except NotIndexedError as missing:
+            raise await self._not_indexed(missing.track_ids) from None
+        self._record(out, "tracks", [(hit.track_id, hit.score) for hit in hits])
 
     # -- public ----------------------------------------------------------------------------
     async def _results(

@@ -151,6 +151,27 @@ async def test_same_bytes_twice_is_the_same_track(gateway: Gateway, songs: list[
     assert body.sha256 == hashlib.sha256(data).hexdigest()
 
 
+async def test_similar_to_a_track_not_indexed_yet_is_409(
+    gateway: Gateway, songs: list[Path]
+) -> None:
+    """The index reads the track's vector in the search's own request; a track that has none
+    yet is a conflict to retry, one that is not the user's a 404."""
+    _, headers = await gateway.new_user()
+    track = await upload(gateway, headers, songs[0])
+    await wait_indexed(gateway, headers, track.track_id)
+    user_id = (await gateway.client.get("/v1/auth/me", headers=headers)).json()["user_id"]
+    assert gateway.worker.vectors is not None
+    await gateway.worker.vectors.delete(user_id, track.track_id)  # as before indexing
+    search = {"track_ids": [track.track_id]}
+    pending = await gateway.client.post("/v1/search", json=search, headers=headers)
+    assert pending.status_code == 409, pending.text
+    assert "not indexed yet" in pending.text
+    _, stranger = await gateway.new_user()
+    assert (
+        await gateway.client.post("/v1/search", json=search, headers=stranger)
+    ).status_code == 404
+
+
 async def test_download_with_range(gateway: Gateway, songs: list[Path]) -> None:
     _, headers = await gateway.new_user()
     accepted = await upload(gateway, headers, songs[0])

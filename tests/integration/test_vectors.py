@@ -30,6 +30,7 @@ from stores.vectors import (
     PAYLOAD_INDEXES,
     Condition,
     Match,
+    NotIndexedError,
     Range,
     Search,
     VectorIndex,
@@ -138,6 +139,33 @@ async def test_searches_in_one_batch_answer_as_each_alone(vectors: VectorIndex) 
     assert await vectors.search_many("carol", searches[:1]) == [[]]
     with pytest.raises(ValueError, match="unknown vector"):
         await vectors.search_many("alice", [Search("lyrics", _unit(1), 3)])
+
+
+async def test_search_like_stored_tracks_reads_their_vectors_in_the_same_request(
+    vectors: VectorIndex,
+) -> None:
+    """ "Similar to these tracks": the backend reads their stored vectors and searches with their
+    mean in one request; the tracks are not their own hits; a track without a point (another
+    tenant's, or not indexed yet) is named, not searched around."""
+    for n in range(12):
+        await vectors.upsert("alice", f"t{n}", _unit(n), None, _payload(80 + 10 * n, "A", []))
+    await vectors.upsert("bob", "b1", _unit(99), None, _payload(120, "A", []))
+    mean = np.asarray(_unit(2)) + np.asarray(_unit(5))
+    expected = await vectors.search(
+        "alice", "audio", [float(x) for x in mean], 4, exclude_track_id=["t2", "t5"]
+    )
+    hits = await vectors.search_like("alice", ["t2", "t5"], 4)
+    assert [hit.track_id for hit in hits] == [hit.track_id for hit in expected]
+    assert [hit.score for hit in hits] == pytest.approx([hit.score for hit in expected], abs=1e-5)
+    assert len(hits) == 4
+    assert {"t2", "t5"}.isdisjoint(hit.track_id for hit in hits)
+    filtered = await vectors.search_like("alice", ["t2"], 10, filters={"tempo_min": 150})
+    assert {hit.track_id for hit in filtered} == {"t7", "t8", "t9", "t10", "t11"}
+    with pytest.raises(NotIndexedError) as missing:
+        await vectors.search_like("alice", ["t1", "b1", "nope"], 4)
+    assert missing.value.track_ids == ["b1", "nope"]
+    with pytest.raises(NotIndexedError):
+        await vectors.search_like("carol", ["t1"], 4)  # no collection at all
 
 
 async def test_search_filters(vectors: VectorIndex) -> None:
