@@ -17,6 +17,15 @@ def duplicate_fields(doc: Document) -> dict[str, list[str]]:
     return {"duplicates": duplicates, "flags": ["duplicate"] if duplicates else []}
 
 
+SUMMARY_FIELDS = (
+    "track_id", "filename", "status", "created_at", "size_bytes", "failure_reason",
+    "features.duration_s", "features.tempo_bpm", "features.key", "features.mode",
+    "tags.mood", "tags.genre", "duplicates",
+    "audio.metadata.title", "audio.metadata.artist", "audio.metadata.album",
+)  # fmt: skip
+"""The catalog fields `track_summary` reads: a track list asks for these alone."""
+
+
 def track_summary(doc: Document) -> TrackSummary:
     features: Document = doc.get("features") or {}
     tags: Document = doc.get("tags") or {}

@@ -17,7 +17,7 @@ Deleted tracks are remembered (tombstones) so late or replayed events never re-c
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -37,6 +37,7 @@ from stores.catalog_order import (
     decode_cursor,
     encode_cursor,
     first_bounds,
+    page_projection,
     parse_sort,
     slice_indexes,
     sort_indexes,
@@ -48,11 +49,14 @@ from stores.catalog_queries import (
     SEARCH_SOURCES,
     SEARCH_VERSION,
     UPLOADED,
+    filter_span,
     index_shaped,
+    keyed_indexes,
+    keyed_split,
     search_fields,
     track_query,
 )
-from stores.catalog_slices import SliceWalk, first_end
+from stores.catalog_slices import SliceWalk, first_end, narrowed
 from streams.names import CHAIN_STAGES, FOLLOW_UP_STAGES
 
 log = structlog.get_logger("tonestream.catalog")
@@ -221,6 +225,8 @@ class Catalog:
         await self.tracks.create_index([("created_at", DESCENDING)], name="created")
         for name, keys in slice_indexes().items():
             await self._replace_index(existing, name, keys)
+        for name, keys in keyed_indexes().items():
+            await self.tracks.create_index(keys, name=name)
         await self._backfill_keywords()
         await self._backfill_bounds()
 
@@ -320,26 +326,38 @@ class Catalog:
         limit: int,
         sha256: str | None = None,
         sort: str = DEFAULT_SORT,
+        fields: Sequence[str] = (),
     ) -> tuple[list[Document], str | None]:
         """A page of the tenant's tracks in `sort` order (stores.catalog_order; default newest
-        first) and the cursor of the next page. Raises InvalidSortError, InvalidCursorError."""
+        first) and the cursor of the next page. Raises InvalidSortError, InvalidCursorError.
+        `fields`: what the page shows (dotted paths; the order's own are added), or all: the
+        embedded server takes about three times as long to send whole documents."""
         order = parse_sort(sort)
+        projection = page_projection(order, fields)
         query = track_query(tenant, filters, words=words, status=status, sha256=sha256)
         last = decode_cursor(order, cursor) if cursor else None
         page: list[Document] = []
         wanted = limit + 1  # one more than a page: is there a next one?
         if last is None or last.values is not None:
             if last is not None:
-                page += await self._read(query, ties_after(order, last), order, wanted)
+                ties = ties_after(order, last)
+                page += await self._read(query, ties, order, wanted, projection=projection)
             after = None if last is None or last.values is None else last.values[0]
             hint = f"{order.name}:{order.descending}:{query}" if last is None else None
             page += await self._sliced(
-                tenant, query, order, after=after, limit=wanted - len(page), hint=hint
+                tenant,
+                query,
+                order,
+                projection,
+                after=after,
+                limit=wanted - len(page),
+                hint=hint,
             )
         if len(page) < wanted and not order.column.always_present:
             missing = without_value(order, last)
             by_id = [("track_id", order.direction)]
-            page += await self._read(query, missing, order, wanted - len(page), sort=by_id)
+            rest = wanted - len(page)
+            page += await self._read(query, missing, order, rest, projection=projection, sort=by_id)
         if len(page) <= limit:
             return page, None
         return page[:limit], encode_cursor(order, page[limit - 1])
@@ -350,21 +368,38 @@ class Catalog:
         condition: Document,
         order: TrackOrder,
         limit: int,
+        *,
+        projection: Document,
         sort: list[tuple[str, int]] | None = None,
     ) -> list[Document]:
         """Up to `limit` tracks of `query` meeting `condition` (first: the field an index
-        leads on, see catalog_queries.index_shaped), sorted by `sort` or the order's fields."""
+        leads on, see catalog_queries.index_shaped), sorted by `sort` or the order's fields.
+        A slice of one key's tracks reads the index behind the tenant and the key alone first
+        (catalog_queries.keyed_split), then checks the other conditions."""
         if limit <= 0:
             return []
         shaped = index_shaped({"$and": [condition, *query["$and"]]})
-        found = self.tracks.find(shaped, projection={"_id": False})
-        return await found.sort(sort or sort_spec(order)).to_list(limit)
+        spec = sort or sort_spec(order)
+        split = keyed_split(shaped, order.column.fields[0])
+        if split is None:
+            found = self.tracks.find(shaped, projection=projection)
+            return await found.sort(spec).to_list(limit)
+        lead, rest = split
+        pipeline: list[Document] = [
+            {"$match": lead},
+            {"$match": rest},
+            {"$sort": dict(spec)},
+            {"$limit": limit},
+            {"$project": projection},
+        ]
+        return await (await self.tracks.aggregate(pipeline)).to_list(None)
 
     async def _sliced(
         self,
         tenant: str,
         query: Document,
         order: TrackOrder,
+        projection: Document,
         *,
         after: Any | None,
         limit: int,
@@ -375,10 +410,14 @@ class Catalog:
         page, where it ended is remembered. The tenant's bounds place the slices where its
         values lie: a first page not seen before starts at their end, sized for a page."""
         column, axis = order.column, order.column.axis
+        span = filter_span(query, column.fields[0])  # a filter on the column: slice only it
+        axis = axis.spanning(*span)
         until = self._first_ends.get(hint) if hint else None
         first_unseen = hint is not None and until is None
         if axis.text or first_unseen:  # what the bounds change: text's places, where to start
             known = first_bounds(order, await self.bounds.find_one({"_id": tenant}))
+            if known is not None and not axis.text:
+                known = narrowed(known, *span)
             if known is not None:
                 axis = axis.within(known[0], known[1])
                 if first_unseen:
@@ -388,7 +427,8 @@ class Catalog:
         )
         page: list[Document] = []
         while len(page) < limit:
-            page += await self._read(query, walk.condition(), order, limit - len(page))
+            condition, missing = walk.condition(), limit - len(page)
+            page += await self._read(query, condition, order, missing, projection=projection)
             if walk.last:
                 break
             spread = (order.lead(page[0]), order.lead(page[-1])) if page else None

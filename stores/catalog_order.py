@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import unicodedata
+from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 import msgspec
@@ -248,6 +249,17 @@ def without_value(order: TrackOrder, last: Cursor | None) -> Document:
     if last is not None and last.values is None:
         found["track_id"] = {"$lt" if order.descending else "$gt": last.track_id}
     return found
+
+
+def page_projection(order: TrackOrder, fields: Sequence[str]) -> Document:
+    """The projection of a page showing `fields` (all of them when empty), with what its order
+    and cursor read: the column's fields and the track id. A path under another is left out
+    (the server refuses the pair)."""
+    if not fields:
+        return {"_id": False}
+    wanted = {*fields, *order.column.fields, "track_id"}
+    kept = sorted(path for path in wanted if not any(path.startswith(f"{w}.") for w in wanted))
+    return {"_id": False} | dict.fromkeys(kept, True)
 
 
 def sort_spec(order: TrackOrder) -> list[tuple[str, int]]:

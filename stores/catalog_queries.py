@@ -31,6 +31,13 @@ _EQUALS = {
     "instruments": "tags.instruments",
     "vocals": "tags.vocals",
 }
+KEY_FIELD = "features.key"
+KEYED_SLICES = ("created_at", "features.tempo_bpm")
+"""Sort fields (newest first, by BPM) read in slices (stores.catalog_slices) through an index
+behind the tenant and the musical key: equality, then the sort field (MongoDB's equality-sort-
+range rule), so a listing filtered by key decodes only that key's tracks of each slice."""
+_LOWER_OPS = frozenset({"$gt", "$gte"})
+_RANGE_OPS = _LOWER_OPS | {"$lt", "$lte"}
 UPLOADED: Document = {"created_at": {"$exists": True}}
 """Tracks the gateway recorded (the status projection alone never sets `created_at`)."""
 MAX_KEYWORDS = 16
@@ -115,6 +122,8 @@ def _merge(held: Any, value: Any) -> Any | None:
     both = (held, value)
     if not all(isinstance(v, dict) and v and all(k.startswith("$") for k in v) for v in both):
         return None
+    if (ranges := _intersect(held, value)) is not None:
+        return ranges
     if held.keys() & value.keys():
         return None
     merged = held | value
@@ -123,6 +132,25 @@ def _merge(held: Any, value: Any) -> Any | None:
     ):
         del merged["$exists"]
     return merged
+
+
+def _intersect(held: Document, value: Document) -> Document | None:
+    """Two numeric ranges as the one both require (a BPM filter within a slice of BPM), or None
+    when they are not both ranges of numbers."""
+    sides: dict[bool, tuple[str, float]] = {}  # lower side? → its tightest (operator, bound)
+    for op, bound in [*held.items(), *value.items()]:
+        if op not in _RANGE_OPS or not _numeric(bound):
+            return None
+        lower = op in _LOWER_OPS
+        sign = 1 if lower else -1  # a lower bound tightens upwards, an upper one downwards
+        held_side = sides.get(lower)
+        strict = op in {"$gt", "$lt"}  # on equal bounds the strict one is the tighter
+        if held_side is None or (sign * bound, strict) > (
+            sign * held_side[1],
+            held_side[0] in {"$gt", "$lt"},
+        ):
+            sides[lower] = (op, bound)
+    return dict(sides.values())
 
 
 def index_shaped(query: Document) -> Document:
@@ -167,3 +195,41 @@ def track_query(
     if sha256 is not None:
         conditions.append({"sha256": sha256})
     return {"$and": conditions}
+
+
+def keyed_indexes() -> dict[str, list[tuple[str, int]]]:
+    """Name → keys of the index behind each of KEYED_SLICES."""
+    return {
+        f"tenant_key_{field}": [("tenant", 1), (KEY_FIELD, 1), (field, 1)] for field in KEYED_SLICES
+    }
+
+
+def keyed_split(shaped: Document, field: str) -> tuple[Document, Document] | None:
+    """An `index_shaped` filter as what an index of `keyed_indexes` reads — the tenant, one key
+    and a range of the sliced `field`, exactly its fields (the embedded server plans nothing
+    else onto it) — and the conditions left; None when it does not name all three."""
+    bounds = shaped.get(field)
+    if (
+        field not in KEYED_SLICES
+        or not isinstance(shaped.get("tenant"), str)
+        or not isinstance(shaped.get(KEY_FIELD), str)
+        or not isinstance(bounds, dict)
+        or not bounds
+        or not bounds.keys() <= _RANGE_OPS
+    ):
+        return None
+    lead = {"tenant": shaped["tenant"], KEY_FIELD: shaped[KEY_FIELD], field: bounds}
+    return lead, {name: value for name, value in shaped.items() if name not in lead}
+
+
+def filter_span(query: Document, field: str) -> tuple[float | None, float | None]:
+    """The lowest and highest value of a number `field` that `query` (a track_query) lets
+    through (None: unbounded): where slices of that field need to look."""
+    span: Document = {}
+    for condition in query["$and"]:
+        bounds = condition.get(field)
+        if isinstance(bounds, dict):
+            span = _intersect(span, bounds) or span
+    low = next((bound for op, bound in span.items() if op in _LOWER_OPS), None)
+    high = next((bound for op, bound in span.items() if op not in _LOWER_OPS), None)
+    return low, high

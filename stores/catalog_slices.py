@@ -49,11 +49,26 @@ class Axis(msgspec.Struct, frozen=True):
     prefix: str = ""
 
     def within(self, low: Any, high: Any) -> Axis:
-        """This axis for values from `low` to `high`: text is placed after their common start
-        ("track 000001.flac" to "track 999999.flac" by the characters after "track ")."""
+        """This axis for values from `low` to `high`: numbers span them (`spanning`: a library
+        whose newest upload is a day old does not plan its slices from now), text is placed
+        after their common start ("track 000001.flac" to "track 999999.flac" by the characters
+        after "track ")."""
         if not self.text:
-            return self
+            return self.spanning(low, high)
         return msgspec.structs.replace(self, prefix=_common_start(str(low), str(high)))
+
+    def spanning(self, low: float | None, high: float | None) -> Axis:
+        """This number axis narrowed to a span (None: that side stays): slices start where
+        values begin, and their widths count from there. The first and last slices stay open,
+        so a value outside the span is still read, once, in order."""
+        if self.text:
+            return self
+        return msgspec.structs.replace(
+            self,
+            low=self.low if low is None else max(self.low, low),
+            high=self.high if high is None else min(self.top(), high),
+            high_now=self.high_now and high is None,
+        )
 
     def top(self) -> float:
         return time.time() if self.high_now else self.high
@@ -110,6 +125,20 @@ def holding(value: Any, axis: Axis, *, descending: bool) -> Any:
     if not descending:
         return value
     return value[:-1] if axis.text else math.nextafter(value, -INF)
+
+
+def narrowed(
+    bounds: tuple[Any, Any, int], low: float | None, high: float | None
+) -> tuple[Any, Any, int] | None:
+    """A library's (lowest, highest, count) of a number column within a filter's span, the
+    count at the library's mean density; None when the span holds none of its values."""
+    first, last, count = bounds
+    inner_low = first if low is None else max(first, low)
+    inner_high = last if high is None else min(last, high)
+    if inner_low > inner_high:
+        return None
+    share = (inner_high - inner_low) / (last - first) if last > first else 1.0
+    return inner_low, inner_high, max(1, round(count * share))
 
 
 def first_end(axis: Axis, bounds: tuple[Any, Any, int], wanted: int, *, descending: bool) -> Any:

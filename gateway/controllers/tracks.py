@@ -42,7 +42,7 @@ from gateway.params import provide_filters
 from gateway.search.engine import MAX_K, SearchEngine
 from gateway.services import Services
 from gateway.uploads import SpooledUpload, receive_upload
-from gateway.views import track_detail, track_summary
+from gateway.views import SUMMARY_FIELDS, track_detail, track_summary
 from schemas.api import SearchResults, Track, TrackLinks, TrackPage, UploadAccepted, User
 from schemas.events import Deleted, Uploaded
 from schemas.payloads import TrackRef
@@ -233,6 +233,7 @@ class TracksController(Controller):
                 cursor=cursor,
                 limit=limit,
                 sort=sort,
+                fields=SUMMARY_FIELDS,
             )
         except (InvalidCursorError, InvalidSortError) as exc:
             raise ClientException(detail=str(exc)) from None
@@ -355,4 +356,5 @@ class TracksController(Controller):
         filters: FiltersDep,
         k: Annotated[int, QueryParameter(ge=1, le=MAX_K)] = 10,
     ) -> SearchResults:
-        return await SearchEngine(services, request.user.user_id).similar(track_id, k, filters)
+        async with services.searches:
+            return await SearchEngine(services, request.user.user_id).similar(track_id, k, filters)

@@ -14,6 +14,7 @@ from typing import Any, get_args
 
 import pytest
 
+from gateway.views import SUMMARY_FIELDS, track_summary
 from schemas.api import SearchFilters
 from stores.catalog import Catalog
 from stores.catalog_order import (
@@ -111,13 +112,26 @@ def _expected(documents: list[Document], sort: str) -> list[str]:
 
 
 async def _pages(
-    catalog: Catalog, tenant: str, sort: str, limit: int, filters: SearchFilters = NO_FILTERS
+    catalog: Catalog,
+    tenant: str,
+    sort: str,
+    limit: int,
+    filters: SearchFilters = NO_FILTERS,
+    *,
+    fields: tuple[str, ...] = (),
 ) -> list[str]:
     found: list[str] = []
     cursor: str | None = None
     while True:
         page, cursor = await catalog.list_tracks(
-            tenant, filters, words=[], status=None, cursor=cursor, limit=limit, sort=sort
+            tenant,
+            filters,
+            words=[],
+            status=None,
+            cursor=cursor,
+            limit=limit,
+            sort=sort,
+            fields=fields,
         )
         assert len(page) <= limit
         assert page or cursor is None
@@ -210,6 +224,72 @@ async def test_sorting_keeps_the_filters(catalog: Catalog) -> None:
     kept = [doc for doc in documents if (_value(doc, "features.tempo_bpm") or 0) >= 120]
     assert listed == _expected(kept, "-duration")
     assert listed  # the seed gives some
+
+
+async def test_listings_by_key_and_bpm_span_page_like_a_plain_sort(catalog: Catalog) -> None:
+    """A listing filtered by key reads its slices of upload time and BPM through the index
+    behind the tenant and the key, the other conditions checked after; a BPM filter narrows
+    where BPM slices lie. Pages still hold exactly what a Python filter and sort give."""
+    documents = _documents("alice", 60, seed=11)
+    await _insert(catalog, "alice", documents)
+    await _insert(catalog, "bob", _documents("bob", 12, seed=12))  # the same keys, never listed
+    for filters in (
+        SearchFilters(key="A", tempo_min=100, tempo_max=130),
+        SearchFilters(key="C", mode="minor"),
+        SearchFilters(tempo_min=121, tempo_max=175),
+    ):
+        kept = [
+            doc
+            for doc in documents
+            if filters.key in (None, _value(doc, "features.key"))
+            and filters.mode in (None, _value(doc, "features.mode"))
+            and (filters.tempo_min or 0) <= (_value(doc, "features.tempo_bpm") or 0)
+            and (_value(doc, "features.tempo_bpm") or 0) <= (filters.tempo_max or 1e9)
+        ]
+        assert kept, filters  # the seed gives some
+        for sort in ("-created_at", "created_at", "bpm", "-bpm", "title"):
+            for limit in (1, 4):
+                listed = await _pages(catalog, "alice", sort, limit, filters)
+                assert listed == _expected(kept, sort), (filters, sort, limit)
+
+
+async def test_a_page_of_the_summary_fields_shows_what_whole_documents_show(
+    catalog: Catalog,
+) -> None:
+    """The gateway's track list asks for SUMMARY_FIELDS alone (whole documents cost the
+    embedded server three times as much to send); its summaries are those of whole documents,
+    in every sort, and a page still pages."""
+    documents = _documents("alice", 12, seed=5)
+    for number, doc in enumerate(documents):
+        doc |= {
+            "size_bytes": 1000 + number,
+            "status": "failed" if number % 3 == 0 else "indexed",
+            "tags": {"mood": ["calm"], "genre": ["jazz", "soul"], "scores": {"msd": {"jazz": 0.9}}},
+            "keywords": ["night", "jazz"],
+            **({"failure_reason": "not audio"} if number % 3 == 0 else {}),
+            **({"duplicates": [documents[0]["track_id"]]} if number == 5 else {}),
+        }
+    await _insert(catalog, "alice", documents)
+    for sort in ("-created_at", "bpm", "title", "-key"):
+        paged = await _pages(catalog, "alice", sort, 4, fields=SUMMARY_FIELDS)
+        assert paged == _expected(documents, sort)
+        shown, _ = await catalog.list_tracks(
+            "alice",
+            NO_FILTERS,
+            words=[],
+            status=None,
+            cursor=None,
+            limit=12,
+            sort=sort,
+            fields=SUMMARY_FIELDS,
+        )
+        full, _ = await catalog.list_tracks(
+            "alice", NO_FILTERS, words=[], status=None, cursor=None, limit=12, sort=sort
+        )
+        assert [track_summary(doc) for doc in shown] == [track_summary(doc) for doc in full]
+        assert "keywords" not in shown[0]
+        assert "keywords" in full[0]
+        assert any(summary.duplicates for summary in map(track_summary, shown))
 
 
 async def test_a_cursor_serves_only_its_own_sort(catalog: Catalog) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas.api import SearchFilters
 from schemas.events import Progress
 from stores.catalog import stage_update, status_update
-from stores.catalog_queries import index_shaped, track_query
+from stores.catalog_queries import filter_span, index_shaped, keyed_split, track_query
 from stores.catalog_slices import MAX_WIDEN, next_width
 
 
@@ -28,17 +28,31 @@ def test_a_filtered_listing_is_one_flat_document() -> None:
 
 def test_conditions_that_do_not_merge_stay_in_an_and() -> None:
     shaped = index_shaped(
-        {"$and": [{"a": {"$lt": 3}}, {"a": {"$lt": 5}}, {"$or": [{"b": 1}, {"c": 2}]}, {"a": 1}]}
+        {"$and": [{"a": {"$lt": "c"}}, {"a": {"$lt": "e"}}, {"$or": [{"b": 1}]}, {"a": 1}]}
     )
     assert shaped == {
-        "a": {"$lt": 3},
-        "$and": [{"a": {"$lt": 5}}, {"$or": [{"b": 1}, {"c": 2}]}, {"a": 1}],
+        "a": {"$lt": "c"},
+        "$and": [{"a": {"$lt": "e"}}, {"$or": [{"b": 1}]}, {"a": 1}],
     }
     assert index_shaped({"x": "y"}) == {"x": "y"}
     tie = index_shaped({"$and": [{"created_at": 4.0}, {"created_at": {"$exists": True}}]})
     assert tie == {"created_at": 4.0}
     text = {"$and": [{"created_at": "4"}, {"created_at": {"$exists": True}}]}
     assert index_shaped(text) == {"created_at": "4", "$and": [{"created_at": {"$exists": True}}]}
+
+
+def test_ranges_of_numbers_on_one_field_merge_into_the_range_both_require() -> None:
+    """A BPM filter inside a slice of BPM is one range the index reads, not the whole slice
+    read and the filter checked on every document of it."""
+    slice_ = {"features.tempo_bpm": {"$gt": 112.0, "$lte": 224.0}}
+    query = track_query("alice", SearchFilters(tempo_min=110, tempo_max=130))
+    shaped = index_shaped({"$and": [slice_, *query["$and"]]})
+    assert shaped["features.tempo_bpm"] == {"$gt": 112.0, "$lte": 130.0}
+    assert "$and" not in shaped
+    ties = index_shaped({"$and": [{"a": {"$gte": 3, "$lt": 9}}, {"a": {"$gt": 3, "$lte": 9}}]})
+    assert ties == {"a": {"$gt": 3, "$lt": 9}}  # on equal bounds the strict one holds
+    wider = index_shaped({"$and": [{"a": {"$gte": 1, "$lte": 5}}, {"a": {"$gt": 0, "$lt": 8}}]})
+    assert wider == {"a": {"$gte": 1, "$lte": 5}}
 
 
 def test_slices_widen_with_the_density_seen() -> None:
@@ -62,3 +76,27 @@ def test_guarded_track_updates_lead_with_the_track_id() -> None:
             if found is not None:
                 query, _ = found
                 assert list(query)[:2] == ["track_id", "tenant"], query
+
+
+def test_a_key_slice_reads_the_index_behind_the_tenant_and_the_key() -> None:
+    """Exactly the index's fields lead (the embedded server plans nothing else onto it); every
+    other condition is checked after."""
+    query = track_query("alice", SearchFilters(tempo_min=100, tempo_max=120, key="C", mode="minor"))
+    slice_ = {"created_at": {"$lte": 50.0, "$gt": 10.0}}
+    shaped = index_shaped({"$and": [slice_, *query["$and"]]})
+    assert keyed_split(shaped, "created_at") == (
+        {"tenant": "alice", "features.key": "C", "created_at": {"$lte": 50.0, "$gt": 10.0}},
+        {"features.tempo_bpm": {"$gte": 100.0, "$lte": 120.0}, "features.mode": "minor"},
+    )
+    assert keyed_split(shaped, "features.duration_s") is None  # no index behind the key
+    unkeyed = index_shaped({"$and": [slice_, *track_query("alice", SearchFilters())["$and"]]})
+    assert keyed_split(unkeyed, "created_at") is None
+    ties = index_shaped({"$and": [{"created_at": 50.0}, *query["$and"]]})
+    assert keyed_split(ties, "created_at") is None  # a value, not a slice
+
+
+def test_a_filters_span_of_a_number_field() -> None:
+    query = track_query("alice", SearchFilters(tempo_min=100, tempo_max=120, duration_min=30))
+    assert filter_span(query, "features.tempo_bpm") == (100.0, 120.0)
+    assert filter_span(query, "features.duration_s") == (30.0, None)
+    assert filter_span(query, "created_at") == (None, None)  # `$exists` is no span

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stores.catalog_order import COLUMNS
-from stores.catalog_slices import Axis, SliceWalk, first_end
+from stores.catalog_slices import Axis, SliceWalk, first_end, narrowed
 
 
 def _holds(bounds: dict[str, Any], value: Any) -> bool:
@@ -143,3 +143,27 @@ def test_a_first_slice_of_text_with_a_shared_start_holds_a_page_and_little_more(
         walk = SliceWalk("f", axis, descending=descending, after=None, until=until)
         first = [v for v in values if _holds(walk.condition()["f"], v)]
         assert 50 <= len(first) <= len(values) // 8, (descending, len(first))
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_an_axis_spanning_a_filter_still_reads_every_value_once_in_order(descending: bool) -> None:
+    """Narrowed to a BPM filter's span, or to the library's bounds, the walk starts there (the
+    first and last slices stay open), so values outside it are still read exactly once."""
+    axis = COLUMNS["bpm"].axis.spanning(100.0, 130.0)
+    assert (axis.low, axis.high) == (100.0, 130.0)
+    assert COLUMNS["bpm"].axis.spanning(None, None) == COLUMNS["bpm"].axis
+    for seed in range(5):
+        read = _walk(axis, NUMBERS, descending, None, seed)
+        assert read == sorted(NUMBERS, reverse=descending)
+    uploads = [1.6e9, 1.7e9, 1.7e9 + 1, 1.7e9 + 30, 1.8e9, 4e9]
+    known = COLUMNS["created_at"].axis.within(1.7e9, 1.7e9 + 30)  # stale: uploads came later
+    assert (known.low, known.high, known.high_now) == (1.7e9, 1.7e9 + 30, False)
+    for seed in range(5):
+        assert _walk(known, uploads, descending, None, seed) == sorted(uploads, reverse=descending)
+
+
+def test_bounds_narrowed_to_a_filter_keep_the_librarys_density() -> None:
+    assert narrowed((60.0, 180.0, 1200), 100.0, 130.0) == (100.0, 130.0, 300)
+    assert narrowed((60.0, 180.0, 1200), None, 90.0) == (60.0, 90.0, 300)
+    assert narrowed((60.0, 180.0, 1200), 200.0, None) is None  # nothing there
+    assert narrowed((120.0, 120.0, 7), 100.0, 130.0) == (120.0, 120.0, 7)
