@@ -6,6 +6,7 @@ ones its worker already owns (each Qdrant Edge shard has a single owner).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Services:
     accounts: Accounts
     vectors: VectorIndex
     blobs: BlobStore
+    searches: asyncio.Semaphore  # admits `search_concurrency` searches at once
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -69,4 +71,5 @@ class Services:
                 accounts=accounts,
                 vectors=vectors,
                 blobs=open_blob_store(settings),
+                searches=asyncio.Semaphore(settings.search_concurrency),
             )

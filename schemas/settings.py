@@ -92,6 +92,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     cors_origins: tuple[str, ...] = ()
     sse_keepalive_s: float = 15.0
     query_timeout_s: float = 30.0  # embedding a search example (text, image, audio) on a worker
+    search_concurrency: int = 4  # searches a gateway runs at once; the rest wait their turn
     # logging
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "info"

@@ -89,6 +89,7 @@ def auth_app(accounts: Accounts, settings: Settings) -> Litestar:
         accounts=accounts,
         vectors=unused,
         blobs=unused,
+        searches=unused,
     )
     return Litestar(
         route_handlers=[AuthController, credential, admin_probe, health, socket],
