@@ -17,7 +17,7 @@ Deleted tracks are remembered (tombstones) so late or replayed events never re-c
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -227,6 +227,7 @@ class Catalog:
             await self._replace_index(existing, name, keys)
         for name, keys in keyed_indexes().items():
             await self.tracks.create_index(keys, name=name)
+        await self.tracks.create_index([("search_version", ASCENDING)], name="search_version")
         await self._backfill_keywords()
         await self._backfill_bounds()
 
@@ -242,13 +243,12 @@ class Catalog:
         await self.tracks.create_index(keys, name=name)
 
     async def _backfill_keywords(self) -> int:
-        """Give tracks written before this text search existed its fields (once)."""
-        missing = self.tracks.find(
-            {"search_version": {"$ne": SEARCH_VERSION}} | UPLOADED, projection=SEARCH_SOURCES
-        )
+        """Give tracks written before this text search existed its fields (once). They are
+        found through the `search_version` index — an older version, or none (null) — as a
+        `$ne` would read every document on each start (20–30 s at 100k on SecantusDB)."""
         updates: list[UpdateOne] = []
         done = 0
-        async for document in missing:
+        async for document in self._stale_search_fields():
             updates.append(UpdateOne({"_id": document["_id"]}, {"$set": search_fields(document)}))
             if len(updates) >= BACKFILL_BATCH:
                 done += (await self.tracks.bulk_write(updates)).modified_count
@@ -256,6 +256,13 @@ class Catalog:
         if updates:
             done += (await self.tracks.bulk_write(updates)).modified_count
         return done
+
+    async def _stale_search_fields(self) -> AsyncIterator[Document]:
+        projection = SEARCH_SOURCES | {"created_at": True}
+        for version in (None, {"$lt": SEARCH_VERSION}):
+            async for document in self.tracks.find({"search_version": version}, projection):
+                if _uploaded(document):
+                    yield document
 
     async def _backfill_bounds(self) -> None:
         """Give a catalog written before the bounds were kept its bounds (once)."""

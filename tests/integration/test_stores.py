@@ -322,7 +322,10 @@ async def test_keywords_are_indexed_words_ranked_by_the_server(catalog: Catalog)
         {"track_id": "trk2"},
         {"$unset": {"keywords": "", "concepts": "", "sort_text": "", "search_version": ""}},
     )
+    older = {"$set": {"search_version": 2}, "$unset": {"keywords": ""}}
+    await catalog.tracks.update_one({"track_id": "trk3"}, older)
     await catalog.ensure_indexes()  # an older catalog gets its words and sort texts
+    assert "c#" in ((await catalog.get_track("alice", "trk3")) or {}).get("keywords", [])
     again = await catalog.get_track("alice", "trk2")
     assert again is not None
     assert again["sort_text"] == {"filename": "calm-waves.wav"}
