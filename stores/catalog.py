@@ -258,6 +258,7 @@ class Catalog:
         return done
 
     async def _stale_search_fields(self) -> AsyncIterator[Document]:
+        """The uploaded tracks whose search fields are not this version's, read by index."""
         projection = SEARCH_SOURCES | {"created_at": True}
         for version in (None, {"$lt": SEARCH_VERSION}):
             async for document in self.tracks.find({"search_version": version}, projection):
