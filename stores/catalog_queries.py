@@ -38,6 +38,7 @@ behind the tenant and the musical key: equality, then the sort field (MongoDB's 
 range rule), so a listing filtered by key decodes only that key's tracks of each slice."""
 _LOWER_OPS = frozenset({"$gt", "$gte"})
 _RANGE_OPS = _LOWER_OPS | {"$lt", "$lte"}
+_STRICT_OPS = frozenset({"$gt", "$lt"})  # on equal bounds, the tighter
 UPLOADED: Document = {"created_at": {"$exists": True}}
 """Tracks the gateway recorded (the status projection alone never sets `created_at`)."""
 MAX_KEYWORDS = 16
@@ -144,10 +145,9 @@ def _intersect(held: Document, value: Document) -> Document | None:
         lower = op in _LOWER_OPS
         sign = 1 if lower else -1  # a lower bound tightens upwards, an upper one downwards
         held_side = sides.get(lower)
-        strict = op in {"$gt", "$lt"}  # on equal bounds the strict one is the tighter
-        if held_side is None or (sign * bound, strict) > (
+        if held_side is None or (sign * bound, op in _STRICT_OPS) > (
             sign * held_side[1],
-            held_side[0] in {"$gt", "$lt"},
+            held_side[0] in _STRICT_OPS,
         ):
             sides[lower] = (op, bound)
     return dict(sides.values())
