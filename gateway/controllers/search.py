@@ -48,5 +48,4 @@ class SearchController(Controller):
         services: ServicesDep,
         data: JSONBody[SearchRequest],
     ) -> SearchResults:
-        async with services.searches:  # a burst waits at the door, not in every loop pass
-            return await SearchEngine(services, request.user.user_id).search(data)
+        return await SearchEngine(services, request.user.user_id).search(data)

@@ -356,5 +356,4 @@ class TracksController(Controller):
         filters: FiltersDep,
         k: Annotated[int, QueryParameter(ge=1, le=MAX_K)] = 10,
     ) -> SearchResults:
-        async with services.searches:
-            return await SearchEngine(services, request.user.user_id).similar(track_id, k, filters)
+        return await SearchEngine(services, request.user.user_id).similar(track_id, k, filters)

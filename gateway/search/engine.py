@@ -49,6 +49,15 @@ class _Rankings:
     text_mode: Literal["semantic", "keyword"] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Vector:
+    """An input a worker turned into a vector of the index."""
+
+    name: SearchInput
+    vector_name: str
+    vector: list[float]
+
+
 def _decode_example(name: str, data: str) -> bytes:
     try:
         raw = base64.b64decode(data, validate=True)
@@ -112,43 +121,57 @@ class SearchEngine:
         out.lists[name] = [track_id for track_id, _ in hits]
         out.scores.update(hits)
 
-    async def _text_ranking(
-        self, text: str, depth: int, filters: SearchFilters, out: _Rankings
-    ) -> None:
+    async def _text_vector(self, text: str, out: _Rankings) -> list[_Vector]:
+        """The text's CLIP vector; without one, the note that it is matched by keywords."""
         answer = await self._semantic(SemanticQuery(text=text))
         if answer.vector is not None:
             out.text_mode = "semantic"
-            self._record(out, "text", await self._nearest(SEMANTIC, answer.vector, depth, filters))
-            return
+            return [_Vector("text", SEMANTIC, answer.vector)]
         out.text_mode = "keyword"
-        words = keywords(text)
-        matched = "; ".join(term.describe() for term in parse(words))
+        matched = "; ".join(term.describe() for term in parse(keywords(text)))
         out.notes.append(
             f"semantic search unavailable ({answer.unavailable or answer.error}); text was "
             f"matched offline by music words and metadata ({matched}), ranked by tag scores"
         )
-        found = await self.services.catalog.keyword_search(self.tenant, words, filters, depth)
+        return []
+
+    async def _keyword_ranking(
+        self, text: str, depth: int, filters: SearchFilters, out: _Rankings
+    ) -> None:
+        found = await self.services.catalog.keyword_search(
+            self.tenant, keywords(text), filters, depth
+        )
         self._record(out, "text", [(doc["track_id"], score) for doc, score in found])
 
-    async def _example_ranking(
+    async def _example_vector(
         self,
         name: SearchInput,
         example: bytes,
         ask: Callable[[str], Awaitable[QueryVector]],
         vector_name: str,
-        *,
-        depth: int,
-        filters: SearchFilters,
         out: _Rankings,
-    ) -> None:
+    ) -> list[_Vector]:
         """An image or audio example: parked as a blob, turned into a vector by a worker."""
         answer = await self._with_parked_blob(example, ask)
         if answer.error:
             raise UnprocessableError(detail=f"{name} example: {answer.error}")
         if answer.vector is None:
             out.notes.append(f"{name} example search unavailable: {answer.unavailable}")
-            return
-        self._record(out, name, await self._nearest(vector_name, answer.vector, depth, filters))
+            return []
+        return [_Vector(name, vector_name, answer.vector)]
+
+    async def _vectors(self, request: SearchRequest, out: _Rankings) -> list[_Vector]:
+        """What the workers make of the examples and the text, in input order."""
+        found: list[_Vector] = []
+        if request.audio_base64:
+            audio = _decode_example("audio", request.audio_base64)
+            found += await self._example_vector("audio", audio, self._ask_audio, AUDIO, out)
+        if request.image_base64:
+            image = _decode_example("image", request.image_base64)
+            found += await self._example_vector("image", image, self._ask_image, SEMANTIC, out)
+        if request.text and request.text.strip():
+            found += await self._text_vector(request.text.strip(), out)
+        return found
 
     def _ask_image(self, key: str) -> Awaitable[QueryVector]:
         return self._semantic(SemanticQuery(image_key=key))
@@ -208,32 +231,31 @@ class SearchEngine:
 
     async def similar(self, track_id: str, k: int, filters: SearchFilters) -> SearchResults:
         out = _Rankings()
-        await self._tracks_ranking([track_id], candidates(k), filters, out)
-        return await self._results(out, {}, k, ["tracks"])
+        async with self.services.searches:
+            await self._tracks_ranking([track_id], candidates(k), filters, out)
+            return await self._results(out, {}, k, ["tracks"])
 
     async def search(self, request: SearchRequest) -> SearchResults:
+        """Workers embed the examples and the text first, holding no turn (a busy worker takes
+        up to `query_timeout_s`); the index and catalog steps wait for one of
+        `search_concurrency` turns, so a burst waits at the door, not in every loop pass."""
         inputs = _check(request)
         depth, filters, out = candidates(request.k), request.filters, _Rankings()
-        if request.track_ids:
-            await self._tracks_ranking(request.track_ids, depth, filters, out)
-        if request.audio_base64:
-            audio = _decode_example("audio", request.audio_base64)
-            await self._example_ranking(
-                "audio", audio, self._ask_audio, AUDIO, depth=depth, filters=filters, out=out
-            )
-        if request.image_base64:
-            image = _decode_example("image", request.image_base64)
-            await self._example_ranking(
-                "image", image, self._ask_image, SEMANTIC, depth=depth, filters=filters, out=out
-            )
-        if request.text and request.text.strip():
-            await self._text_ranking(request.text.strip(), depth, filters, out)
-        if not out.lists:
-            raise UnprocessableError(
-                detail="none of the search inputs could be used: " + "; ".join(out.notes),
-            )
-        weights: dict[str, Any] = msgspec.structs.asdict(request.weights)
-        return await self._results(out, weights, request.k, inputs, request.track_ids)
+        vectors = await self._vectors(request, out)
+        async with self.services.searches:
+            if request.track_ids:
+                await self._tracks_ranking(request.track_ids, depth, filters, out)
+            for query in vectors:
+                hits = await self._nearest(query.vector_name, query.vector, depth, filters)
+                self._record(out, query.name, hits)
+            if out.text_mode == "keyword" and request.text:
+                await self._keyword_ranking(request.text.strip(), depth, filters, out)
+            if not out.lists:
+                raise UnprocessableError(
+                    detail="none of the search inputs could be used: " + "; ".join(out.notes),
+                )
+            weights: dict[str, Any] = msgspec.structs.asdict(request.weights)
+            return await self._results(out, weights, request.k, inputs, request.track_ids)
 
 
 def _check(request: SearchRequest) -> list[SearchInput]:
