@@ -16,7 +16,8 @@ changes).
 
 Two splits that share no seed, no soundfont and no arrangement set:
 * TUNING — the estimators' constants may be fitted on it: TimGM6mb (shipped by pretty-midi),
-  instrument palette A and groove variants A.
+  instrument palette A and grooves drawn at random within each family (`randomised`; variant A
+  of GROOVES before), so a fitted model learns the families, not one pattern.
 * VALIDATION — never used for tuning: FluidR3_GM (Debian `fluid-soundfont-gm`), palette B and
   groove variants B. Without that soundfont the split cannot be made and the bench says so.
 Renders are cached under bench/cache/ (git-ignored), keyed by everything that shapes them.
@@ -76,7 +77,7 @@ class Groove:
     drums: bool = True
 
 
-# Two variants of every groove: A for the tuning split, B for validation.
+# Two variants of every groove: B for validation, A for the similarity bench's styles.
 GROOVES: dict[str, tuple[Groove, Groove]] = {
     "four on the floor": (
         Groove(4, 4, 4, 4, kick=(0, 4, 8, 12), snare=(4, 12), hats=(2, 6, 10, 14),
@@ -138,6 +139,97 @@ GROOVES: dict[str, tuple[Groove, Groove]] = {
     ),
 }  # fmt: skip
 
+_TAMBOURINE, _MARACAS = 54, 70
+_PULSE_NOTES = (_HAT, _OPEN_HAT, _RIDE, _SIDE_STICK, _TAMBOURINE, _MARACAS)
+
+
+def _some(rng: np.random.Generator, steps: tuple[int, ...], most: int) -> tuple[int, ...]:
+    """Up to `most` of `steps`, at random (maybe none)."""
+    count = int(rng.integers(0, min(most, len(steps)) + 1))
+    return tuple(sorted(int(s) for s in rng.choice(steps, size=count, replace=False)))
+
+
+def _straight(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    """Four on the floor (a kick on every beat) or a sparse intro (held chords first)."""
+    intro = family == "sparse intro"
+    kick = (0, 8, *_some(rng, (6, 10, 14), 2)) if intro else (0, 4, 8, 12)
+    hats = (tuple(range(2, 16, 4)), tuple(range(0, 16, 2)), tuple(range(16)))[rng.integers(3)]
+    return Groove(4, 4, 4, 4, kick=kick, snare=(4, 12), hats=hats, hat_note=pulse,
+                  bass=(0, *_some(rng, (3, 6, 8, 10, 11, 14), 3)),
+                  comp=_some(rng, (0, 2, 4, 6, 8, 10, 12, 14), 4),
+                  intro_bars=int(rng.integers(2, 5)) if intro else 0)  # fmt: skip
+
+
+def _half_time(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    """The snare on beat 3 only."""
+    hats = (tuple(range(0, 16, 4)), tuple(range(0, 16, 2)))[rng.integers(2)]
+    return Groove(4, 4, 4, 4, kick=(0, *_some(rng, (3, 6, 10, 11, 14), 2)), snare=(8,),
+                  hats=hats, hat_note=pulse, bass=(0, *_some(rng, (6, 10, 11), 2)),
+                  comp=_some(rng, (0, 8, 12), 2))  # fmt: skip
+
+
+def _backbeat(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    """A backbeat under sixteenth hats, a syncopated kick, or a broken (breakbeat) snare."""
+    offbeats = (2, 9, 10, 11) if family == "breakbeat" else (3, 6, 7, 10, 11, 14)
+    snare = (4, 12, *_some(rng, (7, 9, 15), 2)) if family == "breakbeat" else (4, 12)
+    dense = family == "double-time hats"
+    kick = (0, *_some(rng, (8, *offbeats) if dense else offbeats, 3))
+    hats = tuple(range(16)) if dense else tuple(range(0, 16, 2))
+    return Groove(4, 4, 4, 4, kick=kick, snare=snare, hats=hats, hat_note=pulse,
+                  bass=(0, *_some(rng, offbeats, 2)),
+                  comp=_some(rng, (0, 2, 6, 10, 12), 3))  # fmt: skip
+
+
+def _shuffle(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    """Swung: three steps to the beat, the middle one silent."""
+    return Groove(4, 3, 4, 4, kick=(0, *_some(rng, (5, 6, 8), 2)), snare=(3, 9),
+                  hats=(0, 2, 3, 5, 6, 8, 9, 11), hat_note=pulse,
+                  bass=(0, *_some(rng, (3, 5, 6, 9, 11), 3)),
+                  comp=_some(rng, (0, 2, 5, 6, 8), 3))  # fmt: skip
+
+
+def _waltz(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    hats = (tuple(range(0, 12, 2)), (0, 4, 8))[rng.integers(2)]
+    return Groove(3, 4, 3, 4, kick=(0, *_some(rng, (6, 10), 1)), snare=(4, 8), hats=hats,
+                  hat_note=pulse, bass=(0, *_some(rng, (4, 8), 1)),
+                  comp=_some(rng, (4, 8), 2))  # fmt: skip
+
+
+def _compound(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    """6/8: two dotted-quarter beats of three eighths (six steps) each."""
+    hats = (tuple(range(0, 12, 2)), (0, 6))[rng.integers(2)]
+    return Groove(2, 6, 6, 8, kick=(0, *_some(rng, (4, 10), 1)), snare=(6,), hats=hats,
+                  hat_note=pulse, bass=(0, *_some(rng, (4, 6, 10), 2)),
+                  comp=_some(rng, (0, 2, 4, 6, 8, 10), 3))  # fmt: skip
+
+
+def _drumless(family: str, rng: np.random.Generator, pulse: int) -> Groove:
+    """An arpeggio in sixteenths, eighths or quarters over held chords."""
+    return Groove(4, 4, 4, 4, kick=(), snare=(), hats=(), bass=(0, *_some(rng, (8,), 1)),
+                  arpeggio=int(rng.choice((1, 2, 4))), drums=False)  # fmt: skip
+
+
+_RANDOMISED = {
+    "four on the floor": _straight,
+    "half-time": _half_time,
+    "double-time hats": _backbeat,
+    "syncopated": _backbeat,
+    "breakbeat": _backbeat,
+    "shuffle": _shuffle,
+    "waltz 3/4": _waltz,
+    "compound 6/8": _compound,
+    "drumless arpeggio": _drumless,
+    "sparse intro": _straight,
+}
+
+
+def randomised(family: str, rng: np.random.Generator) -> Groove:
+    """A groove of `family` whose parts are drawn at random around what defines the family (the
+    backbeat, the half-time snare, the meter, the swing) and a random pulse instrument: the
+    TUNING split's grooves, so that a fitted model learns the family rather than one pattern."""
+    return _RANDOMISED[family](family, rng, int(rng.choice(_PULSE_NOTES)))
+
+
 # Chord roots as scale degrees (0 = tonic) and the scale each progression draws on.
 _SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -188,11 +280,11 @@ class Split:
     name: str
     seed: int
     soundfont: str  # a file name looked up by find_soundfont
-    variant: int  # index into each GROOVES pair
+    variant: int | None  # index into each GROOVES pair; None: drawn at random (randomised)
     palette: str
 
 
-TUNING = Split("tuning", seed=9_001, soundfont="TimGM6mb.sf2", variant=0, palette="A")
+TUNING = Split("tuning", seed=9_001, soundfont="TimGM6mb.sf2", variant=None, palette="A")
 VALIDATION = Split("validation", seed=4_242, soundfont="FluidR3_GM.sf2", variant=1, palette="B")
 SPLITS = {s.name: s for s in (TUNING, VALIDATION)}
 
@@ -253,7 +345,8 @@ def plan(split: Split, count: int, seconds: float) -> list[tuple[Piece, pretty_m
         mode_index, tonic = divmod(int(keys[i]), len(KEY_NAMES))
         mode = MODES[mode_index]
         name = list(GROOVES)[grooves[i]]
-        groove = GROOVES[name][split.variant]
+        variant = split.variant
+        groove = randomised(name, rng) if variant is None else GROOVES[name][variant]
         top = COMPOUND_MAX_BPM if groove.denominator == 8 else MAX_BPM
         # Tempi spread evenly over the range (stratified), in an order independent of the rest.
         bpm = round(MIN_BPM + (top - MIN_BPM) * (positions[i] + rng.random()) / count, 2)

@@ -27,7 +27,7 @@ from handlers.features.core import ACTIVE_FLOOR_DB, _chroma, _opening_bass
 from handlers.features.dsp import analyse_spectra, power_to_db
 
 F64 = npt.NDArray[np.float64]
-_L2 = 0.01
+_L2 = 0.03
 
 
 def _piece_inputs(path: Path, scratch: str) -> tuple[F64, list[float], F64, F64]:
@@ -40,14 +40,18 @@ def _piece_inputs(path: Path, scratch: str) -> tuple[F64, list[float], F64, F64]
     comb = tempo._Comb(tempo.onset_envelope(mel_db), spectra.frame_rate)
     grid = tempo._geometric_grid(tempo._SEARCH_MIN_BPM, tempo._SEARCH_MAX_BPM, tempo._GRID_STEP)
     levels = tempo.candidate_levels(grid, comb.salience_many(grid))
-    bands = [tempo._Comb(b, spectra.frame_rate) for b in tempo.band_envelopes(mel_db, rate)]
-    features = tempo.level_features(comb, bands, levels)
+    novelty = tempo.harmonic_novelty(_chroma(spectra, np.ones_like(active)))
+    combs = tempo.level_combs(comb, tempo.band_envelopes(mel_db, rate), novelty)
+    features = tempo.level_features(combs, levels)
     chroma = _chroma(spectra, active).mean(axis=0, dtype=np.float64)
     return features, levels, chroma, _opening_bass(spectra, active).astype(np.float64)
 
 
 def _fit_levels(rows: list[tuple[F64, npt.NDArray[np.bool_]]]) -> F64:
-    usable = [(f, c) for f, c in rows if c.any()]  # no candidate is right: nothing to learn
+    """The weights of the raw features: fitted on features in units of their spread (so the
+    penalty weighs them alike), then divided by it (the logit ignores constant shifts)."""
+    spread = np.concatenate([f for f, _ in rows]).std(axis=0) + 1e-9
+    usable = [(f / spread, c) for f, c in rows if c.any()]  # no right candidate: nothing to learn
 
     def loss(weights: F64) -> float:
         total = 0.0
@@ -58,12 +62,12 @@ def _fit_levels(rows: list[tuple[F64, npt.NDArray[np.bool_]]]) -> F64:
         return total + _L2 * float(weights @ weights)
 
     start = np.zeros(rows[0][0].shape[1])
-    return np.asarray(scipy.optimize.minimize(loss, start, method="L-BFGS-B").x)
+    return np.asarray(scipy.optimize.minimize(loss, start, method="L-BFGS-B").x) / spread
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.fit", description=__doc__)
-    parser.add_argument("--pieces", type=int, default=192, help="TUNING pieces to render/use")
+    parser.add_argument("--pieces", type=int, default=288, help="TUNING pieces to render/use")
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     folder, pieces = corpus.build(corpus.TUNING, args.pieces, args.seconds)
@@ -76,7 +80,7 @@ def main() -> None:
             key_rows.append((chroma, bass, piece.key, piece.mode))
     weights = _fit_levels(level_rows)
     chosen = [c[int(np.argmax(f @ weights))] for f, c in level_rows]
-    print(f"tempo._LEVEL_WEIGHTS = {tuple(round(float(w), 2) for w in weights)}")
+    print(f"tempo._LEVEL_WEIGHTS = {tuple(float(f'{w:.4g}') for w in weights)}")
     print(f"  tuning Acc1 {np.mean(chosen):.3f}; a correct candidate exists for "
           f"{np.mean([c.any() for _, c in level_rows]):.3f}")  # fmt: skip
 

@@ -66,7 +66,10 @@ def analyse(
     long_enough = duration >= MIN_RHYTHM_S
     bpm, bpm_confidence = (
         tempo.estimate_tempo(
-            envelope, spectra.frame_rate, tempo.band_envelopes(mel_db, sample_rate)
+            envelope,
+            spectra.frame_rate,
+            tempo.band_envelopes(mel_db, sample_rate),
+            tempo.harmonic_novelty(_chroma(spectra, np.ones_like(active))),
         )
         if long_enough
         else (0.0, 0.0)

@@ -6,13 +6,17 @@ over ~10 s windows, and the period's salience is how strongly onsets pile up at 
 windows). Folding at a slightly wrong period drifts the phase and smears the pile, so the peak is
 sharp and is refined below one frame. Salience never drops when the period is doubled (every
 pulse of a level recurs at the slower levels), so the metrical level is chosen explicitly: a
-broad prior around 120 BPM picks the starting candidate, and among its related levels (×2, ×3
-and their inverses) within MIN_BPM..MAX_BPM a small log-linear model picks the tactus. Its
-inputs are each level's salience in the whole envelope and in a low band (kick, bass) and a high
-band (hats, cymbals), and a log-normal tempo prior; its few weights (_LEVEL_WEIGHTS) were fitted
-by `python -m bench.fit` on the TUNING split of the independent corpus (bench/corpus.py) and
-are never fitted on its VALIDATION split. The confidence compares the beat's salience with the
-best that the same envelope reaches once its periodicity is shuffled away.
+broad prior around 120 BPM picks the starting candidate, and among its related levels (×2, ×3,
+×3/2 and their inverses) within MIN_BPM..MAX_BPM a log-linear model picks the tactus. For each
+level it reads, in the whole envelope and in a low (kick, bass), a middle (snare, chords) and a
+high band (hats, cymbals): the salience, how it changes at half and at double the tempo (a beat
+whose every pulse is alike keeps its salience at double speed; the eighths under a beat lose
+half), and the off-beat share; the salience of chord changes (harmonic novelty) at two, three and
+four beats (chords change at bar lines); and a log-normal tempo prior. Its weights
+(_LEVEL_WEIGHTS) were fitted by `python -m bench.fit` on the TUNING split of the independent
+corpus (bench/corpus.py: randomised grooves of each family) and are never fitted on its
+VALIDATION split. The confidence compares the beat's salience with the best that the same
+envelope reaches once its periodicity is shuffled away.
 """
 
 from __future__ import annotations
@@ -40,16 +44,26 @@ _WINDOW_S = 10.0
 _MIN_S = 2.0  # shorter envelopes cannot show two beats at MIN_BPM
 _SHUFFLE_PIECE_S = 0.1
 _CHANCE_GRID_STRIDE = 4  # the chance level is taken over every 4th coarse candidate
-# Weights of [log salience: whole, low band, high band; log off-beat share: the same; x; x²],
-# x = log2(BPM / _LEVEL_CENTRE_BPM),
-# fitted by `python -m bench.fit` (conditional logit over the related levels, TUNING split).
-_LEVEL_WEIGHTS = (13.09, -3.15, -2.86, 0.48, 0.0, 0.72, 3.63, -2.15)
+# Weights of the level features (level_features), divided by each feature's spread over the
+# fitting set; fitted by `python -m bench.fit` (conditional logit over the related levels, TUNING
+# split).
+_LEVEL_WEIGHTS = (
+    *(1.09, -1.812, -2.857, -1.254),  # whole envelope: salience, at half, at double, off-beats
+    *(-1.504, -2.493, 2.417, -0.7646),  # low band
+    *(4.967, 2.662, 0.5209, 1.404),  # middle band
+    *(7.609, 7.235, 1.754, 0.5924),  # high band
+    *(-5.525, 2.02, 12.12),  # chord changes every 2, 3, 4 beats
+    *(6.645, -2.126),  # x, x²
+)
 _LEVEL_CENTRE_BPM = 100.0
 _SALIENCE_FLOOR = 1e-3
 _OFFBEAT_FLOOR = 0.05
 _LOW_BAND_HZ = (0.0, 250.0)  # kick drum and bass
+_MID_BAND_HZ = (250.0, 3000.0)  # snare body, chords, melody
 _HIGH_BAND_HZ = (3000.0, 20000.0)  # hats, cymbals, snare noise
-_LEVEL_FACTORS = (1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0)
+_LEVEL_FACTORS = (1 / 4, 1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0, 4.0)
+_HARMONY_BEATS = (2, 3, 4)  # bar lengths in beats at which chord changes are read
+_NOVELTY_FRAMES = 4  # chroma frames averaged on each side of a harmonic-novelty point
 _PEAK_HALF_WIDTH_S = 0.05  # onset peaks must be the maximum within ±50 ms
 _PEAK_MEAN_HALF_WIDTH_S = 0.25
 _PEAK_DELTA = 0.07  # … and exceed the local mean by 7 % of the envelope's maximum
@@ -78,33 +92,55 @@ def onset_rate(envelope: F32, frame_rate: float, duration_s: float) -> float:
     return float(np.count_nonzero(peaks)) / duration_s
 
 
-def band_envelopes(mel_db: F32, sample_rate: int) -> tuple[F32, F32]:
-    """Onset envelopes of the low and the high band of a log-mel spectrum (see onset_envelope)."""
+def band_envelopes(mel_db: F32, sample_rate: int) -> tuple[F32, F32, F32]:
+    """Onset envelopes of the low, middle and high band of a log-mel spectrum (onset_envelope)."""
     centres = mel_centres(sample_rate, mel_db.shape[1])
-    return tuple(  # type: ignore[return-value]
+    low, mid, high = (
         onset_envelope(mel_db[:, (centres >= lo) & (centres < hi)])
-        for lo, hi in (_LOW_BAND_HZ, _HIGH_BAND_HZ)
+        for lo, hi in (_LOW_BAND_HZ, _MID_BAND_HZ, _HIGH_BAND_HZ)
     )
+    return low, mid, high
+
+
+def harmonic_novelty(chroma: F32) -> F32:
+    """How much the chroma of the next _NOVELTY_FRAMES frames differs from that of the previous
+    ones (1 − cosine of their means) at every frame: peaks where the chords change."""
+    norms = np.linalg.norm(chroma, axis=1, keepdims=True)
+    unit = chroma / np.maximum(norms, 1e-9)
+    width, frames = _NOVELTY_FRAMES, chroma.shape[0]
+    novelty = np.zeros(frames, dtype=np.float32)
+    if frames <= 2 * width:
+        return novelty
+    sums = np.vstack([np.zeros((1, unit.shape[1])), np.cumsum(unit, axis=0, dtype=np.float64)])
+    at = np.arange(width, frames - width)
+    before, after = sums[at] - sums[at - width], sums[at + width] - sums[at]
+    lengths = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+    novelty[at] = 1.0 - (before * after).sum(axis=1) / np.maximum(lengths, 1e-9)
+    return novelty
 
 
 def estimate_tempo(
-    envelope: F32, frame_rate: float, bands: tuple[F32, F32] | None = None
+    envelope: F32,
+    frame_rate: float,
+    bands: tuple[F32, F32, F32] | None = None,
+    novelty: F32 | None = None,
 ) -> tuple[float, float]:
     """(BPM, confidence in [0, 1]); (0, 0) when the envelope has no periodicity to measure.
 
-    `bands` are the low- and high-band envelopes (band_envelopes); without them the level is
-    chosen from the whole envelope alone.
+    `bands` are the low, middle and high band envelopes (band_envelopes) and `novelty` the
+    harmonic novelty (harmonic_novelty) on the same frames; without them the level is chosen
+    from what is given.
     """
     comb = _Comb(envelope, frame_rate)
     if not comb.usable:
         return 0.0, 0.0
     grid = _geometric_grid(_SEARCH_MIN_BPM, _SEARCH_MAX_BPM, _GRID_STEP)
-    salience = comb.salience_many(grid)
-    levels = candidate_levels(grid, salience)
-    features = level_features(comb, [_Comb(b, frame_rate) for b in bands or ()], levels)
+    levels = candidate_levels(grid, comb.salience_many(grid))
+    features = level_features(level_combs(comb, bands, novelty), levels)
     level = levels[int(np.argmax(features @ np.asarray(_LEVEL_WEIGHTS)))]
     beat_bpm, beat_salience = comb.refine(level)
-    chance = comb.chance(grid[::_CHANCE_GRID_STRIDE])
+    # chance gets the same fine search around the level that the beat got
+    chance = comb.chance(np.concatenate([grid[::_CHANCE_GRID_STRIDE], _refine_grid(level)]))
     # The share of the beat's salience (as energy) that chance does not explain.
     confidence = 0.0 if beat_salience <= 0 else 1.0 - (chance / beat_salience) ** 2
     return beat_bpm, float(np.clip(confidence, 0.0, 1.0))
@@ -117,27 +153,45 @@ def candidate_levels(grid: F64, salience: F64) -> list[float]:
     return [_peak_near(grid, salience, bpm)[0] for bpm in _related(start)]
 
 
-def level_features(comb: _Comb, bands: list[_Comb | None], levels: list[float]) -> F64:
-    """(levels, 8) inputs of the level model: log saliences (whole, low, high band), log
-    off-beat shares (same three), x, x².
+def level_combs(
+    comb: _Comb, bands: tuple[F32, F32, F32] | None, novelty: F32 | None
+) -> list[_Comb | None]:
+    """The combs the level model reads: whole envelope, low, middle, high band, harmony."""
+    others = [*(bands or (None, None, None)), novelty]
+    return [comb, *(None if e is None else _Comb(e, comb.frame_rate) for e in others)]
 
-    A missing or flat band counts as the salience floor and no off-beats at every level, so it
-    cannot favour one.
+
+def _log_salience(comb: _Comb | None, bpm: float) -> float:
+    if comb is None or not comb.usable:
+        return float(np.log(_SALIENCE_FLOOR))
+    return float(np.log(max(comb.salience(bpm), _SALIENCE_FLOOR)))
+
+
+def level_features(combs: list[_Comb | None], levels: list[float]) -> F64:
+    """(levels, 21) inputs of the level model: for the whole envelope and each band, the log
+    salience at the level, its change at half and at double the tempo, and the log off-beat
+    share; the log salience of chord changes every 2, 3 and 4 beats; x and x², x being the
+    level in octaves from _LEVEL_CENTRE_BPM.
+
+    A missing or flat envelope counts as the salience floor and no off-beats at every level, so
+    it cannot favour one.
     """
+    *rhythm, harmony = combs
     rows = []
     for bpm in levels:
-        combs = [comb, *bands, *([None] * (2 - len(bands)))]
-        saliences = [c.salience(bpm) if c is not None and c.usable else 0.0 for c in combs]
-        offbeats = [c.offbeat(bpm) if c is not None and c.usable else 0.0 for c in combs]
-        x = float(np.log2(bpm / _LEVEL_CENTRE_BPM))
-        rows.append(
-            [
-                *np.log(np.maximum(saliences, _SALIENCE_FLOOR)),
-                *np.log(np.asarray(offbeats) + _OFFBEAT_FLOOR),
-                x,
-                x * x,
+        row: list[float] = []
+        for comb in rhythm:
+            at = _log_salience(comb, bpm)
+            offbeat = comb.offbeat(bpm) if comb is not None and comb.usable else 0.0
+            row += [
+                at,
+                _log_salience(comb, bpm / 2) - at,
+                _log_salience(comb, bpm * 2) - at,
+                float(np.log(offbeat + _OFFBEAT_FLOOR)),
             ]
-        )
+        row += [_log_salience(harmony, bpm / beats) for beats in _HARMONY_BEATS]
+        x = float(np.log2(bpm / _LEVEL_CENTRE_BPM))
+        rows.append([*row, x, x * x])
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -151,6 +205,10 @@ def _peak_near(grid: F64, salience: F64, bpm: float) -> tuple[float, float]:
 def _related(bpm: float) -> list[float]:
     """The metrical levels related to `bpm` that may be reported (never empty)."""
     return [bpm * f for f in _LEVEL_FACTORS if MIN_BPM <= bpm * f <= MAX_BPM]
+
+
+def _refine_grid(bpm: float) -> F64:
+    return _geometric_grid(bpm * (1 - _REFINE_SPAN), bpm * (1 + _REFINE_SPAN), _REFINE_STEP)
 
 
 def _geometric_grid(low: float, high: float, step: float) -> F64:
@@ -231,7 +289,7 @@ class _Comb:
 
     def refine(self, bpm: float) -> tuple[float, float]:
         """The salience peak within ±_REFINE_SPAN of `bpm`, located to a fraction of a grid step."""
-        grid = _geometric_grid(bpm * (1 - _REFINE_SPAN), bpm * (1 + _REFINE_SPAN), _REFINE_STEP)
+        grid = _refine_grid(bpm)
         values = self.salience_many(grid)
         best = int(np.argmax(values))
         if 0 < best < grid.size - 1:
