@@ -9,9 +9,9 @@ pulse of a level recurs at the slower levels), so the metrical level is chosen e
 broad prior around 120 BPM picks the starting candidate, and among its related levels (×2, ×3,
 ×3/2 and their inverses) within MIN_BPM..MAX_BPM a log-linear model picks the tactus. For each
 level it reads, in the whole envelope and in a low (kick, bass), a middle (snare, chords) and a
-high band (hats, cymbals): the salience, how it changes at half and at double the tempo (a beat
-whose every pulse is alike keeps its salience at double speed; the eighths under a beat lose
-half), and the off-beat share; the salience of chord changes (harmonic novelty) at two, three and
+high band (hats, cymbals): the salience, how it changes at half and at double the tempo (at
+double it halves unless pulses between the level's beats are as strong as the beats), and the
+off-beat share; the salience of chord changes (harmonic novelty) at two, three and
 four beats (chords change at bar lines); and a log-normal tempo prior. Its weights
 (_LEVEL_WEIGHTS) were fitted by `python -m bench.fit` on the TUNING split of the independent
 corpus (bench/corpus.py: randomised grooves of each family) and are never fitted on its
