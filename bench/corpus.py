@@ -152,7 +152,7 @@ def _some(rng: np.random.Generator, steps: tuple[int, ...], most: int) -> tuple[
 def _straight(family: str, rng: np.random.Generator, pulse: int) -> Groove:
     """Four on the floor (a kick on every beat) or a sparse intro (held chords first)."""
     intro = family == "sparse intro"
-    kick = (0, 8, *_some(rng, (6, 10, 14), 2)) if intro else (0, 4, 8, 12)
+    kick = tuple(sorted((0, 8, *_some(rng, (6, 10, 14), 2)))) if intro else (0, 4, 8, 12)
     hats = (tuple(range(2, 16, 4)), tuple(range(0, 16, 2)), tuple(range(16)))[rng.integers(3)]
     return Groove(4, 4, 4, 4, kick=kick, snare=(4, 12), hats=hats, hat_note=pulse,
                   bass=(0, *_some(rng, (3, 6, 8, 10, 11, 14), 3)),
@@ -171,7 +171,7 @@ def _half_time(family: str, rng: np.random.Generator, pulse: int) -> Groove:
 def _backbeat(family: str, rng: np.random.Generator, pulse: int) -> Groove:
     """A backbeat under sixteenth hats, a syncopated kick, or a broken (breakbeat) snare."""
     offbeats = (2, 9, 10, 11) if family == "breakbeat" else (3, 6, 7, 10, 11, 14)
-    snare = (4, 12, *_some(rng, (7, 9, 15), 2)) if family == "breakbeat" else (4, 12)
+    snare = tuple(sorted((4, 12, *_some(rng, (7, 9, 15), 2)))) if family == "breakbeat" else (4, 12)
     dense = family == "double-time hats"
     kick = (0, *_some(rng, (8, *offbeats) if dense else offbeats, 3))
     hats = tuple(range(16)) if dense else tuple(range(0, 16, 2))

@@ -69,6 +69,25 @@ def test_the_splits_share_no_seed_soundfont_or_instrument() -> None:
     assert all(pair[0] != pair[1] for pair in corpus.GROOVES.values())
 
 
+@pytest.mark.parametrize("family", list(corpus.GROOVES))
+def test_randomised_grooves_vary_but_keep_what_defines_their_family(family: str) -> None:
+    fixed, other = corpus.GROOVES[family][1], corpus.GROOVES[family][0]
+    backbeat = set(fixed.snare) & set(other.snare)  # the snare both fixed variants share
+    drawn = [corpus.randomised(family, np.random.default_rng(seed)) for seed in range(30)]
+    assert len({(g.kick, g.bass, g.comp, g.hats, g.hat_note, g.arpeggio) for g in drawn}) > 5
+    for groove in drawn:
+        shape = (groove.beats_per_bar, groove.beat_steps, groove.numerator, groove.denominator)
+        assert shape == (fixed.beats_per_bar, fixed.beat_steps, fixed.numerator, fixed.denominator)
+        assert backbeat <= set(groove.snare)
+        assert groove.drums == fixed.drums
+        bar = groove.beats_per_bar * groove.beat_steps
+        for steps in (groove.kick, groove.snare, groove.hats, groove.bass, groove.comp):
+            assert list(steps) == sorted(set(steps)), steps  # chords are held until the next
+            assert all(0 <= step < bar for step in steps)
+        if groove.drums:
+            assert groove.kick[0] == 0  # the bar starts on a kick
+
+
 def test_a_missing_soundfont_says_how_to_get_it() -> None:
     with pytest.raises(corpus.MissingSoundfontError, match="fluid-soundfont-gm"):
         corpus.find_soundfont("NoSuchBank.sf2")
