@@ -14,7 +14,7 @@ from streams.names import Stage
 class FeaturesStage:
     stage = Stage.FEATURES
     input_type = Decoded
-    version = 2  # loudness from the source channels (decode v2)
+    version = 3  # 2: loudness from the source channels (decode v2); 3: the tempo level model
 
     def __init__(self, settings: Settings, blobs: BlobStore, pool: WorkerPool) -> None:
         self.settings = settings
