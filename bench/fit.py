@@ -23,7 +23,7 @@ from bench import corpus
 from bench.accuracy import TEMPO_TOLERANCE, key_score
 from handlers.decode.core import decode_to_analysis, read_analysis
 from handlers.features import key, tempo
-from handlers.features.core import ACTIVE_FLOOR_DB, _chroma, _opening_bass
+from handlers.features.core import ACTIVE_FLOOR_DB, _chroma, _opening_bass, tempo_inputs
 from handlers.features.dsp import analyse_spectra, power_to_db
 
 F64 = npt.NDArray[np.float64]
@@ -40,9 +40,7 @@ def _piece_inputs(path: Path, scratch: str) -> tuple[F64, list[float], F64, F64]
     comb = tempo._Comb(tempo.onset_envelope(mel_db), spectra.frame_rate)
     grid = tempo._geometric_grid(tempo._SEARCH_MIN_BPM, tempo._SEARCH_MAX_BPM, tempo._GRID_STEP)
     levels = tempo.candidate_levels(grid, comb.salience_many(grid))
-    novelty = tempo.harmonic_novelty(_chroma(spectra, np.ones_like(active)))
-    combs = tempo.level_combs(comb, tempo.band_envelopes(mel_db, rate), novelty)
-    features = tempo.level_features(combs, levels)
+    features = tempo.level_features(tempo.level_combs(comb, *tempo_inputs(spectra, mel_db)), levels)
     chroma = _chroma(spectra, active).mean(axis=0, dtype=np.float64)
     return features, levels, chroma, _opening_bass(spectra, active).astype(np.float64)
 

@@ -65,12 +65,7 @@ def analyse(
 
     long_enough = duration >= MIN_RHYTHM_S
     bpm, bpm_confidence = (
-        tempo.estimate_tempo(
-            envelope,
-            spectra.frame_rate,
-            tempo.band_envelopes(mel_db, sample_rate),
-            tempo.harmonic_novelty(_chroma(spectra, np.ones_like(active))),
-        )
+        tempo.estimate_tempo(envelope, spectra.frame_rate, *tempo_inputs(spectra, mel_db))
         if long_enough
         else (0.0, 0.0)
     )
@@ -129,6 +124,16 @@ def silent_features(duration_s: float) -> Features:
         mfcc_std=[0.0] * N_MFCC,
         chroma_mean=[0.0] * 12,
         chroma_std=[0.0] * 12,
+    )
+
+
+def tempo_inputs(spectra: Spectra, mel_db: F32) -> tuple[tuple[F32, F32, F32], F32]:
+    """What the tempo level model reads besides the onset envelope (bench.fit reads the same):
+    the band envelopes and the harmonic novelty, over every frame so that periods hold."""
+    every_frame = np.ones_like(spectra.rms, dtype=bool)
+    return (
+        tempo.band_envelopes(mel_db, spectra.sample_rate),
+        tempo.harmonic_novelty(_chroma(spectra, every_frame)),
     )
 
 
