@@ -75,7 +75,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     clip_allow_download: bool = False  # False: HF_HUB_OFFLINE, a missing model fails fast
     model_timeout_s: float = 300.0  # one CLIP call (the first loads the weights); then retried
     # fingerprints
-    fingerprint_version: int = 1  # raise it, then replay `fingerprint`, to re-announce
+    fingerprint_version: int = 2  # 2: the peaks of stop 23; raise it, then replay `fingerprint`
     identify_max_s: float = 120.0  # a clip to identify is at most this long
     # gateway
     host: str = "127.0.0.1"
